@@ -1,0 +1,60 @@
+"""Rebuild the bundled demo model `runtime/assets/demo_animeganv2.onnx` from nothing, with one command:
+
+    python export/build_demo_model.py            # ~30-60 min on 2 CPU cores
+
+1. the "demo" cartoon-style dataset from scikit-image photos (datasets/demo_style.py, 128 px crops);
+2. a fixed random-weight VGG19 for the perceptual losses (seed 0: no real VGG weights can be downloaded here);
+3. training with the shared trainer on configs/animeganv2/demo.yaml (half-width AnimeGANv2, 64 px);
+4. export through export/ (parity-checked against MindSpore) to runtime/assets/demo_animeganv2.onnx.
+Steps whose output already exists are skipped (`--force` redoes them), and training resumes if interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs/animeganv2/demo.yaml"
+OUTPUT = ROOT / "runtime/assets/demo_animeganv2.onnx"
+
+
+def run(*cmd):
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--force", action="store_true", help="rebuild the dataset and retrain from scratch")
+    p.add_argument("--output", default=str(OUTPUT))
+    args = p.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    from mindspore_impl.config import load_config
+
+    cfg = load_config(CONFIG)
+    data_root = ROOT / cfg["data"]["root"]
+    vgg = ROOT / cfg["loss"]["vgg_ckpt"]
+    run_dir = ROOT / cfg["train"]["run_dir"]
+    if args.force:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    if args.force or not (data_root / "train_photo").is_dir():
+        run(sys.executable, "datasets/demo_style.py", "--output", data_root, "--size", "128")
+    if args.force or not vgg.is_file():
+        from mindspore_impl.models.vgg19 import random_vgg19_checkpoint
+
+        random_vgg19_checkpoint(vgg, seed=0)
+    train = [sys.executable, "mindspore_impl/train.py", "--config", CONFIG]
+    if (run_dir / "checkpoints/latest.json").is_file() and not args.force:
+        train.append("--resume")  # finishes an interrupted run; a finished run stops at once
+    run(*train)
+    run(sys.executable, "export/to_onnx.py", "--config", CONFIG, "--ckpt", run_dir / "generator.ckpt",
+        "--output", args.output)
+    print(f"demo model written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""ONNX converters for every leaf Cell of `mindspore_impl/layers.py` (and `layers_extra.py`), plus the few
+MindSpore built-in leaves a family may use directly. Composite Cells (ConvNormAct, InvertedResidual, the
+generators, SequentialCell) need nothing here: the tracer runs their own `construct`.
+
+Each converter mirrors its Cell's `construct` op for op, and each has a parity test in tests/test_export_layers.py.
+Norms are written with primitive ops (never ONNX GroupNormalization: opset-18 spec bug, opset-21 unimplemented in
+onnxruntime), BatchNorm becomes a per-channel Mul/Add that `passes.fold_affine_into_conv` merges into a preceding
+conv.
+"""
+from __future__ import annotations
+
+import numpy as np
+from mindspore import nn
+from onnx import TensorProto
+
+from export.errors import ExportError
+from export.graph import GraphBuilder, Sym
+from export.registry import converter
+from mindspore_impl import layers, layers_extra
+
+# How a LayerNorm2d is spelled in ONNX. Both match MindSpore within 1e-5; "instance_norm" (Reshape to [N, 1, -1]
+# → InstanceNormalization → Reshape back, as torch.onnx writes GroupNorm(1)) lets onnxruntime compute the
+# statistics in one fused kernel; "primitive" is the literal ReduceMean/Sub/Mul/Sqrt/Div formula.
+# benchmarks/bench_export.py --norm-patterns times both; the default is the faster one.
+LAYER_NORM_PATTERNS = ("instance_norm", "primitive")
+DEFAULT_LAYER_NORM = LAYER_NORM_PATTERNS[0]
+
+
+def _per_channel(g: GraphBuilder, tensor, ndim: int, suffix: str) -> str:
+    """A [C] parameter as an initializer shaped to broadcast over axis 1 of a rank-`ndim` tensor."""
+    arr = np.asarray(tensor.asnumpy() if hasattr(tensor, "asnumpy") else tensor, np.float32)
+    return g.const(arr.reshape((1, -1) + (1,) * (ndim - 2)), f"{g.scope}.{suffix}")
+
+
+def _affine(g: GraphBuilder, x: Sym, gamma, beta, gamma_name="gamma", beta_name="beta") -> Sym:
+    y = g.op("Mul", [x, _per_channel(g, gamma, x.ndim, gamma_name)])
+    return g.op("Add", [y, _per_channel(g, beta, x.ndim, beta_name)])
+
+
+def _normalize_primitive(g: GraphBuilder, x: Sym, axes, eps: float) -> Sym:
+    """(x - mean) / sqrt(var + eps) over `axes` with ReduceMean/Sub/Mul/Add/Sqrt/Div, as the Cells compute it."""
+    centered = g.op("Sub", [x, g.reduce_mean(x, axes)])
+    var = g.reduce_mean(g.op("Mul", [centered, centered]), axes)
+    std = g.op("Sqrt", [g.op("Add", [var, g.const(np.float32(eps), f"{g.scope}.eps")])])
+    return g.op("Div", [centered, std])
+
+
+def _normalize_instance_norm(g: GraphBuilder, x: Sym, eps: float) -> Sym:
+    """Statistics over everything but the batch axis via InstanceNormalization on an [N, 1, -1] view."""
+    flat = g.op("Reshape", [x, g.const(np.array([0, 1, -1], np.int64), f"{g.scope}.flat_shape")],
+                shape=(x.shape[0], 1, None))
+    one = g.const(np.ones(1, np.float32), f"{g.scope}.unit_scale")
+    zero = g.const(np.zeros(1, np.float32), f"{g.scope}.zero_bias")
+    normed = g.op("InstanceNormalization", [flat, one, zero], {"epsilon": float(eps)})
+    shape = g.op("Shape", [x], shape=(x.ndim,), elem_type=TensorProto.INT64)
+    return g.op("Reshape", [normed, shape], shape=x.shape)
+
+
+# ------------------------------------------------------------------------------------------------ padding
+
+_PAD_MODES = {"reflect": "reflect", "zero": "constant", "replicate": "edge"}
+
+
+@converter(layers.Pad2d)
+def _pad2d(g: GraphBuilder, cell: layers.Pad2d, x: Sym) -> Sym:
+    left, right, top, bottom = cell.padding
+    pads = np.array([0, 0, top, left, 0, 0, bottom, right], np.int64)
+    shape = (x.shape[0], x.shape[1], None, None)
+    return g.op("Pad", [x, g.const(pads, f"{g.scope}.pads")], {"mode": _PAD_MODES[cell.mode]}, shape=shape)
+
+
+# ------------------------------------------------------------------------------------------------ convolution
+
+@converter(layers.Conv2d)
+def _conv2d(g: GraphBuilder, cell: layers.Conv2d, x: Sym) -> Sym:
+    # effective_weight(): the parameter itself, or for SNConv2d the spectrally normalised weight.
+    inputs = [x, g.weight(cell.effective_weight(), "effective_weight")]
+    if cell.has_bias:
+        inputs.append(g.weight(cell.bias, "bias"))
+    k, s = cell.kernel, cell.stride
+    attrs = {"kernel_shape": [k, k], "strides": [s, s], "group": cell.groups, "pads": [0, 0, 0, 0]}
+    return g.op("Conv", inputs, attrs, shape=(x.shape[0], cell.out_ch, None, None))
+
+
+@converter(layers_extra.ConvTranspose2d)
+def _conv_transpose2d(g: GraphBuilder, cell: layers_extra.ConvTranspose2d, x: Sym) -> Sym:
+    inputs = [x, g.weight(cell.weight, "weight")]
+    if cell.has_bias:
+        inputs.append(g.weight(cell.bias, "bias"))
+    k, s, p, op = cell.kernel, cell.stride, cell.padding, cell.output_padding
+    attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [p, p, p, p], "output_padding": [op, op],
+             "group": cell.groups}
+    return g.op("ConvTranspose", inputs, attrs, shape=(x.shape[0], cell.out_ch, None, None))
+
+
+# ------------------------------------------------------------------------------------------------ normalisation
+
+@converter(layers.LayerNorm2d)
+def _layer_norm2d(g: GraphBuilder, cell: layers.LayerNorm2d, x: Sym) -> Sym:
+    pattern = g.options.get("layer_norm", DEFAULT_LAYER_NORM)
+    if pattern not in LAYER_NORM_PATTERNS:
+        raise ExportError(f"unknown layer_norm pattern '{pattern}'; choose from {list(LAYER_NORM_PATTERNS)}")
+    if pattern == "primitive":
+        y = _normalize_primitive(g, x, (1, 2, 3), cell.eps)
+    else:
+        y = _normalize_instance_norm(g, x, cell.eps)
+    return _affine(g, y, cell.gamma, cell.beta)
+
+
+@converter(layers.InstanceNorm2d)
+def _instance_norm2d(g: GraphBuilder, cell: layers.InstanceNorm2d, x: Sym) -> Sym:
+    if cell.affine:
+        scale, bias = g.weight(cell.gamma, "gamma"), g.weight(cell.beta, "beta")
+        return g.op("InstanceNormalization", [x, scale, bias], {"epsilon": float(cell.eps)})
+    # InstanceNormalization needs [C] scale/bias, and a non-affine Cell does not record C.
+    return _normalize_primitive(g, x, (2, 3), cell.eps)
+
+
+@converter(nn.BatchNorm2d, nn.BatchNorm1d)
+def _batch_norm(g: GraphBuilder, cell, x: Sym) -> Sym:
+    """Inference BatchNorm as y = x * scale + shift with the moving statistics."""
+    if cell.use_batch_statistics or (cell.use_batch_statistics is None and cell.training):
+        raise ExportError(f"{g.scope}: BatchNorm uses batch statistics; call net.set_train(False) before export")
+    var = cell.moving_variance.asnumpy().astype(np.float64)
+    scale = cell.gamma.asnumpy().astype(np.float64) / np.sqrt(var + cell.eps)
+    shift = cell.beta.asnumpy().astype(np.float64) - cell.moving_mean.asnumpy() * scale
+    return _affine(g, x, scale.astype(np.float32), shift.astype(np.float32), "bn_scale", "bn_shift")
+
+
+# ------------------------------------------------------------------------------------------------ activations
+
+@converter(layers.LeakyReLU)
+def _leaky_relu(g: GraphBuilder, cell: layers.LeakyReLU, x: Sym) -> Sym:
+    # The Cell computes max(x, alpha*x): that is LeakyRelu only for 0 <= alpha <= 1.
+    if 0.0 <= cell.alpha <= 1.0:
+        return g.op("LeakyRelu", [x], {"alpha": float(cell.alpha)})
+    return g.op("Max", [x, g.op("Mul", [x, g.const(np.float32(cell.alpha))])])
+
+
+@converter(nn.LeakyReLU)
+def _ms_leaky_relu(g: GraphBuilder, cell: nn.LeakyReLU, x: Sym) -> Sym:
+    return g.op("LeakyRelu", [x], {"alpha": float(cell.alpha)})  # ops.leaky_relu: x < 0 → alpha * x
+
+
+@converter(layers.ReLU, nn.ReLU)
+def _relu(g: GraphBuilder, cell, x: Sym) -> Sym:
+    return g.op("Relu", [x])
+
+
+@converter(layers.Tanh, nn.Tanh)
+def _tanh(g: GraphBuilder, cell, x: Sym) -> Sym:
+    return g.op("Tanh", [x])
+
+
+@converter(layers.Sigmoid, nn.Sigmoid)
+def _sigmoid(g: GraphBuilder, cell, x: Sym) -> Sym:
+    return g.op("Sigmoid", [x])
+
+
+# ------------------------------------------------------------------------------------------------ resampling
+
+# Upsample mode → ONNX Resize attributes. MindSpore's ResizeNearestNeighborV2(align_corners=False,
+# half_pixel_centers=False) takes src = floor(dst / scale): asymmetric coordinates with floor rounding.
+_RESIZE_ATTRS = {
+    "asymmetric": {"mode": "linear", "coordinate_transformation_mode": "asymmetric"},
+    "align_corners": {"mode": "linear", "coordinate_transformation_mode": "align_corners"},
+    "half_pixel": {"mode": "linear", "coordinate_transformation_mode": "half_pixel"},
+    "nearest": {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"},
+}
+
+
+@converter(layers.Upsample)
+def _upsample(g: GraphBuilder, cell: layers.Upsample, x: Sym) -> Sym:
+    # `scales` (not `sizes`) keeps H and W dynamic in the graph; they must be float32 at any precision.
+    scales = g.const(np.array([1, 1, cell.scale, cell.scale], np.float32), f"{g.scope}.scales", keep_dtype=True)
+    return g.op("Resize", [x, "", scales], _RESIZE_ATTRS[cell.mode], shape=(x.shape[0], x.shape[1], None, None))
+
+
+# ------------------------------------------------------------------------------------------------ plumbing
+
+@converter(layers.Concat)
+def _concat(g: GraphBuilder, cell: layers.Concat, *xs: Sym) -> Sym:
+    axis = cell.axis
+    shape = list(xs[0].shape)
+    sizes = [x.shape[axis] for x in xs]
+    shape[axis] = sum(sizes) if all(isinstance(s, int) for s in sizes) else None
+    return g.op("Concat", list(xs), {"axis": axis}, shape=shape)
+
+
+@converter(layers_extra.Dense)
+def _dense(g: GraphBuilder, cell: layers_extra.Dense, x: Sym) -> Sym:
+    shape = x.shape[:-1] + (cell.out_features,)
+    weight = g.weight(cell.weight, "weight")
+    if x.ndim == 2:
+        inputs = [x, weight] + ([g.weight(cell.bias, "bias")] if cell.has_bias else [])
+        return g.op("Gemm", inputs, {"transB": 1}, shape=shape)
+    weight_t = g.const(cell.weight.asnumpy().T, f"{g.scope}.weight_t")
+    y = g.op("MatMul", [x, weight_t], shape=shape)
+    return g.op("Add", [y, g.weight(cell.bias, "bias")]) if cell.has_bias else y
+
+
+@converter(layers_extra.Embedding)
+def _embedding(g: GraphBuilder, cell: layers_extra.Embedding, ids: Sym) -> Sym:
+    shape = ids.shape + (cell.dim,)
+    return g.op("Gather", [g.weight(cell.embedding_table, "embedding_table"), ids], {"axis": 0}, shape=shape,
+                elem_type=g.float_type)
+
+
+@converter(layers_extra.Reshape)
+def _reshape(g: GraphBuilder, cell: layers_extra.Reshape, x: Sym) -> Sym:
+    target = g.const(np.array(cell.shape, np.int64), f"{g.scope}.shape")
+    return g.op("Reshape", [x, target], shape=tuple(None if s == -1 else s for s in cell.shape))

@@ -1,0 +1,22 @@
+"""The exceptions the export layer raises for problems a user can fix; CLIs print them as one `error:` line."""
+from __future__ import annotations
+
+
+class ExportError(Exception):
+    """Base class: the export cannot produce a trustworthy ONNX file; the message says why in one line."""
+
+
+class UnsupportedCellError(ExportError):
+    """A Cell with no ONNX converter and no child Cells was reached while tracing (message names type and path)."""
+
+
+class CheckpointError(ExportError):
+    """The checkpoint is missing, unreadable, or does not match the network (message names the key)."""
+
+
+class ParityError(ExportError):
+    """onnxruntime's output differs from MindSpore's by more than the tolerance; nothing was written."""
+
+
+class CalibrationError(ExportError):
+    """The int8 calibration or check images are missing or unreadable."""

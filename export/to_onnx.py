@@ -1,0 +1,144 @@
+"""Export a trained generator to ONNX, proving parity with MindSpore before anything is written.
+
+    python export/to_onnx.py --config configs/animeganv2/hayao.yaml --ckpt runs/animeganv2_hayao/generator.ckpt \\
+        --output exported/hayao.onnx
+    python export/to_onnx.py ... --fp16                      # half-precision graph (float32 input/output)
+    python export/to_onnx.py ... --int8 --calib photos/ [--check-images other_photos/]
+                                                             # also writes <output stem>.int8.onnx
+
+--ckpt takes the plain generator checkpoint the trainer writes (RUN_DIR/generator.ckpt) or a full training
+checkpoint (RUN_DIR/checkpoints/step_*.ckpt, generator parameters prefixed `G/`). The graph is checked with
+onnx.checker and shape inference, then onnxruntime is compared with MindSpore on random inputs at two sizes,
+batch 1 and 4; above --tolerance the export is refused and no file is left behind. Errors: one `error:` line on
+stderr, exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python export/to_onnx.py` from the root
+
+from export.api import (DEFAULT_OPSET, DEFAULT_TOLERANCE, prepare_generator, set_metadata,  # noqa: E402
+                        write_model_atomic)
+from export.checkpoint import load_generator_weights  # noqa: E402
+from export.errors import ExportError  # noqa: E402
+from export.quantize import (CALIBRATION_METHODS, DEFAULT_METHOD, int8_quality, load_images,  # noqa: E402
+                             quantize_int8, split_calibration)
+from mindspore_impl.cli import run_main  # noqa: E402
+from mindspore_impl.config import (ConfigError, add_config_args, check_keys, factory_kwargs,  # noqa: E402
+                                   load_config, section)
+import mindspore_impl.models  # noqa: E402,F401  (registers every family's network factories)
+from mindspore_impl.registry import MODELS  # noqa: E402
+
+EXPORT_KEYS = ("style",)  # the config's optional `export:` section
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(p)
+    p.add_argument("--ckpt", required=True, help="generator.ckpt, or a training checkpoint (G/ prefixed)")
+    p.add_argument("--output", required=True, help="the .onnx file to write")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (17 or later; default 17)")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help=f"max |onnxruntime - MindSpore| (default {DEFAULT_TOLERANCE['fp32']:g}, "
+                        f"{DEFAULT_TOLERANCE['fp16']:g} with --fp16)")
+    variant = p.add_mutually_exclusive_group()
+    variant.add_argument("--fp16", action="store_true", help="write a half-precision graph (float32 input/output)")
+    variant.add_argument("--int8", action="store_true",
+                         help="also write <output stem>.int8.onnx, statically quantized (needs --calib)")
+    p.add_argument("--calib", help="folder of calibration images for --int8")
+    p.add_argument("--check-images", help="folder of images for the int8 PSNR report (default: every fourth "
+                                          "--calib image, held out of the calibration)")
+    p.add_argument("--calib-size", type=int, default=256, help="square side images are cropped/resized to")
+    p.add_argument("--calib-method", choices=sorted(CALIBRATION_METHODS), default=DEFAULT_METHOD)
+    p.add_argument("--min-psnr", type=float, default=None,
+                   help="refuse the int8 file when its mean PSNR vs fp32 is below this (dB)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    if (args.calib or args.check_images) and not args.int8:
+        p.error("--calib and --check-images only apply with --int8")
+    if args.int8 and not args.calib:
+        p.error("--int8 needs --calib DIR")
+    return args
+
+
+def _check_paths(args) -> tuple[Path, Path | None]:
+    output = Path(args.output)
+    if output.suffix.lower() != ".onnx":
+        raise ExportError(f"--output must end in .onnx, got {output.name}")
+    if output.resolve() == Path(args.ckpt).resolve():
+        raise ExportError("--output would overwrite the checkpoint")
+    if args.tolerance is not None and not args.tolerance >= 0:
+        raise ExportError(f"--tolerance must be >= 0, got {args.tolerance}")
+    int8_output = output.with_name(output.stem + ".int8.onnx") if args.int8 else None
+    return output, int8_output
+
+
+def build_generator(cfg: dict):
+    """The network of the config's `generator:` section (keys checked against its factory)."""
+    gen = section(cfg, "generator")
+    if "name" not in gen:
+        raise ConfigError("config section 'generator' needs a 'name'")
+    kwargs = factory_kwargs(gen, MODELS.get(gen["name"]), "generator")
+    try:
+        return MODELS.build(gen["name"], **kwargs)
+    except (TypeError, ValueError) as e:  # a factory refusing a value, e.g. an unknown upsample mode
+        raise ConfigError(f"generator: {e}") from None
+
+
+def resolve_style(cfg: dict, config_path: str) -> str:
+    """`export.style`, else `data.style`, else the config file's stem."""
+    style = section(cfg, "export").get("style") or section(cfg, "data").get("style")
+    return str(style) if style else Path(config_path).stem
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    output, int8_output = _check_paths(args)
+    cfg = load_config(args.config, args.overrides)
+    check_keys(section(cfg, "export"), EXPORT_KEYS, "export")
+    net = build_generator(cfg)
+    sha256 = load_generator_weights(net, args.ckpt)
+    progress = not args.quiet
+
+    calib_paths = check_paths = None
+    if args.int8:  # read the images before the slow part, so a bad folder fails at once
+        multiple = getattr(type(net), "size_multiple", 1)
+        if args.calib_size < 1 or args.calib_size % multiple:
+            raise ExportError(f"--calib-size {args.calib_size} must be a positive multiple of {multiple}")
+        calib_paths, check_paths = split_calibration(args.calib, args.check_images)
+        calib_images = load_images(calib_paths, args.calib_size, progress)
+        check_images = load_images(check_paths, args.calib_size, progress)
+
+    family = cfg.get("family") or section(cfg, "generator")["name"].removesuffix("_generator")
+    result = prepare_generator(net, family=str(family), style=resolve_style(cfg, args.config), config=cfg,
+                               source_checkpoint_sha256=sha256, opset=args.opset,
+                               precision="fp16" if args.fp16 else "fp32", tolerance=args.tolerance,
+                               progress=progress, compare_plain=True)
+    print(f"parity: {result.parity.summary()}")
+
+    int8_model = None
+    if args.int8:
+        int8_model = quantize_int8(result.model, calib_images, method=args.calib_method)
+        quality = int8_quality(result.model, int8_model, check_images, [p.name for p in check_paths])
+        print(f"int8 ({len(calib_paths)} calibration images, {args.calib_method}; "
+              f"{len(check_paths)} check image(s) at {args.calib_size}px):")
+        print(quality.table())
+        if args.min_psnr is not None and quality.mean < args.min_psnr:
+            raise ExportError(f"int8 mean PSNR {quality.mean:.2f} dB is below --min-psnr {args.min_psnr:g}; "
+                              "nothing was written")
+        set_metadata(int8_model, {"precision": "int8-qdq", "int8_psnr_vs_fp32_db": f"{quality.mean:.2f}",
+                                  "int8_calibration": f"{args.calib_method}, {len(calib_paths)} images"})
+
+    write_model_atomic(result.model, output)
+    print(f"wrote {output}")
+    if int8_model is not None:
+        write_model_atomic(int8_model, int8_output)
+        print(f"wrote {int8_output}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main, user_errors=(ExportError,))

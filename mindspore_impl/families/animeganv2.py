@@ -1,0 +1,160 @@
+"""AnimeGANv2 training family: networks, the official losses and the two-phase schedule.
+
+Phase "init": content loss only (VGG conv4_4 L1), its own Adam(init_lr), discriminator untouched.
+Phase "gan": per batch one D update then one G update, as the official `train.py` (training_rate 1).
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import mindspore as ms
+from mindspore import nn, ops
+
+from mindspore_impl.config import ConfigError, build_dataclass, section
+from mindspore_impl.families.base import Family, image_grid, to_uint8
+from mindspore_impl.layers import SpectralNormUpdate
+from mindspore_impl.losses import animegan as L
+from mindspore_impl.registry import FAMILIES, build_network
+from mindspore_impl.trainer import Phase, Update
+
+
+@dataclass
+class AnimeGANLoss:
+    """Loss weights; defaults are the official `train.py` defaults (Hayao), see configs/animeganv2/."""
+
+    vgg_ckpt: str = "weights/vgg19.ckpt"
+    g_adv_weight: float = 300.0
+    d_adv_weight: float = 300.0
+    con_weight: float = 1.5
+    sty_weight: float = 2.5
+    color_weight: float = 10.0
+    tv_weight: float = 1.0
+    d_real_weight: float = 1.2
+    d_fake_weight: float = 1.2
+    d_gray_weight: float = 1.2
+    d_smooth_weight: float = 0.8
+    # Not in the official code (0 = official, content-only init). With weak perceptual features (e.g. the random
+    # VGG19 of the bundled demo) the YUV colour loss gives the init phase the pixel signal it needs.
+    init_color_weight: float = 0.0
+
+
+@dataclass
+class AnimeGANOptim:
+    epochs: int = 101  # total, including the init epochs (official: --epoch 101 --init_epoch 10)
+    init_epochs: int = 10
+    init_lr: float = 2e-4
+    g_lr: float = 2e-5
+    d_lr: float = 4e-5
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+    def __post_init__(self):
+        if not 0 <= self.init_epochs <= self.epochs:
+            raise ValueError(f"need 0 <= init_epochs <= epochs, got {self.init_epochs} and {self.epochs}")
+
+
+@dataclass
+class AnimeGANDataConfig:
+    root: str = "dataset"
+    style: str = "Hayao"
+    image_size: int = 256
+    sample_count: int = 4  # photos in each sample grid
+
+
+@FAMILIES.register("animeganv2")
+class AnimeGANv2Family(Family):
+    def __init__(self, cfg: dict, ctx):
+        import mindspore_impl.models  # noqa: F401
+        from datasets.animegan_data import AnimeGANData, DatasetError
+        from mindspore_impl.models.vgg19 import load_vgg19
+
+        self.loss_cfg = build_dataclass(AnimeGANLoss, section(cfg, "loss"), "loss")
+        self.optim_cfg = build_dataclass(AnimeGANOptim, section(cfg, "optim"), "optim")
+        self.data_cfg = build_dataclass(AnimeGANDataConfig, section(cfg, "data"), "data")
+        seed = int(section(cfg, "train").get("seed", 0))
+        self.generator = build_network(cfg, "generator")
+        self.discriminator = build_network(cfg, "discriminator")
+        self.vgg = load_vgg19(self.loss_cfg.vgg_ckpt)
+        try:
+            self.data = AnimeGANData(self.data_cfg.root, self.data_cfg.style, self.data_cfg.image_size, seed=seed,
+                                     shard_id=ctx.rank, num_shards=ctx.world,
+                                     report=lambda line: print(f"warning: {line}", file=sys.stderr))
+        except DatasetError as e:
+            raise ConfigError(f"data: {e}") from None
+        self._samples = self.data.sample_photos(self.data_cfg.sample_count)
+
+        self.sn_update = SpectralNormUpdate(self.discriminator)
+        o = self.optim_cfg
+        g_params = self.generator.trainable_params()
+        self.opt_init = nn.Adam(g_params, learning_rate=o.init_lr, beta1=o.beta1, beta2=o.beta2)
+        self.opt_g = nn.Adam(g_params, learning_rate=o.g_lr, beta1=o.beta1, beta2=o.beta2)
+        self.opt_d = nn.Adam(self.discriminator.trainable_params(), learning_rate=o.d_lr, beta1=o.beta1,
+                             beta2=o.beta2)
+
+    # ---------------------------------------------------------------- protocol
+    def networks(self):
+        return {"G": self.generator, "D": self.discriminator}
+
+    def optimizers(self):
+        return {"init": self.opt_init, "G": self.opt_g, "D": self.opt_d}
+
+    def set_train(self, mode: bool = True):
+        self.generator.set_train(mode)
+        self.discriminator.set_train(mode)
+        self.vgg.set_train(False)  # frozen feature extractor
+
+    def phases(self):
+        o = self.optim_cfg
+        return [
+            Phase("init", o.init_epochs, [Update("init", self.init_loss, self.opt_init, ("photo",),
+                                                 ("content", "color"))]),
+            Phase("gan", o.epochs - o.init_epochs, [
+                Update("D", self.d_loss, self.opt_d, ("photo", "anime", "anime_gray", "smooth_gray"),
+                       ("real", "fake", "gray", "smooth"), state_update=self.sn_update),
+                Update("G", self.g_loss, self.opt_g, ("photo", "anime_gray"),
+                       ("adv", "content", "style", "color", "tv"), state_update=self.sn_update),
+            ]),
+        ]
+
+    def sample_grid(self) -> np.ndarray:
+        """Rows of (input | output) for the fixed sample photos."""
+        self.generator.set_train(False)
+        out = self.generator(ms.Tensor(self._samples)).asnumpy()
+        self.generator.set_train(True)
+        return image_grid([[to_uint8(p), to_uint8(o)] for p, o in zip(self._samples, out)])
+
+    # ---------------------------------------------------------------- losses (traced by ms.jit)
+    def init_loss(self, photo):
+        c = self.loss_cfg
+        fake = self.generator(photo)
+        con = L.content_loss(self.vgg(photo), self.vgg(fake))
+        col = L.color_loss(photo, fake)
+        return c.con_weight * con + c.init_color_weight * col, ops.stack([con, col])
+
+    def d_loss(self, photo, anime, anime_gray, smooth_gray):
+        c = self.loss_cfg
+        fake = ops.stop_gradient(self.generator(photo))
+        d = self.discriminator
+        real_l, fake_l, gray_l, smooth_l = d(anime), d(fake), d(anime_gray), d(smooth_gray)
+        terms = ops.stack([
+            ops.mean(ops.square(real_l - 1.0)), ops.mean(ops.square(fake_l)),
+            ops.mean(ops.square(gray_l)), ops.mean(ops.square(smooth_l)),
+        ])
+        total = L.lsgan_d_loss(real_l, fake_l, gray_l, smooth_l, c.d_real_weight, c.d_fake_weight,
+                               c.d_gray_weight, c.d_smooth_weight)
+        return c.d_adv_weight * total, terms
+
+    def g_loss(self, photo, anime_gray):
+        c = self.loss_cfg
+        fake = self.generator(photo)
+        f_photo, f_fake, f_gray = self.vgg(photo), self.vgg(fake), self.vgg(anime_gray)
+        adv = L.lsgan_g_loss(self.discriminator(fake))
+        con = L.content_loss(f_photo, f_fake)
+        sty = L.style_loss(f_gray, f_fake)
+        col = L.color_loss(photo, fake)
+        tv = L.tv_loss(fake)
+        total = (c.g_adv_weight * adv + c.con_weight * con + c.sty_weight * sty + c.color_weight * col
+                 + c.tv_weight * tv)
+        return total, ops.stack([adv, con, sty, col, tv])

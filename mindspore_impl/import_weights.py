@@ -1,0 +1,71 @@
+"""Import published weights of another implementation into a MindSpore generator checkpoint.
+
+    python mindspore_impl/import_weights.py --family animeganv2 --input face_paint_512_v2.pt --output G.ckpt
+
+The source tensors go through the family's checked rename table (`mindspore_impl/weights/<family>_*.py`): every
+tensor must be used exactly once and every generator parameter filled with the same shape, or the command stops
+naming the key. The checkpoint is a plain generator checkpoint (as `runs/*/generator.ckpt`), written atomically;
+use it with the config printed at the end (it sets the numerics of the source implementation).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mindspore_impl.checkpoint_io import save_checkpoint_atomic  # noqa: E402
+from mindspore_impl.cli import run_main  # noqa: E402
+from mindspore_impl.weights import IMPORTERS, Importer, WeightImportError, apply_table  # noqa: E402
+
+
+def load_into(net, params: dict) -> None:
+    """Copy {our name: float32 array} into `net`'s parameters (apply_table has already matched names/shapes)."""
+    import mindspore as ms
+
+    for name, p in net.parameters_and_names():
+        p.set_data(ms.Tensor(params[name]))
+
+
+def import_weights(importer: Importer, input_path, output_path) -> dict:
+    """Read, rename, check and write; returns a summary {tensors, parameters, network}.
+
+    Raises WeightImportError for any problem with the input or output (nothing is written then).
+    """
+    input_path, output_path = Path(input_path), Path(output_path)
+    if output_path.suffix != ".ckpt":
+        raise WeightImportError(f"{output_path}: the output name must end in .ckpt")
+    if not output_path.parent.is_dir():
+        raise WeightImportError(f"{output_path}: output directory does not exist")
+    if output_path.exists() and input_path.exists() and output_path.resolve() == input_path.resolve():
+        raise WeightImportError("--output must differ from --input (inputs are never overwritten)")
+    source = importer.read(input_path)
+    net = importer.build_target()
+    shapes = {name: tuple(p.shape) for name, p in net.parameters_and_names()}
+    params = apply_table(source, importer.table, shapes, str(input_path))
+    load_into(net, params)
+    save_checkpoint_atomic(net, output_path)
+    return {"tensors": len(params), "parameters": int(sum(v.size for v in params.values())),
+            "network": type(net).__name__}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--family", required=True, help=f"model family (registered: {', '.join(IMPORTERS.names())})")
+    p.add_argument("--input", required=True, help="source weights file (animeganv2: PyTorch .pt/.pth state dict)")
+    p.add_argument("--output", required=True, help="MindSpore generator checkpoint to write (.ckpt)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    importer = IMPORTERS.get(args.family)
+    summary = import_weights(importer, args.input, args.output)
+    print(f"wrote {args.output}: {summary['tensors']} tensors, {summary['parameters']:,} parameters of "
+          f"{summary['network']} from {importer.source}")
+    print(f"use it with --config {importer.config} ({importer.config_note})")
+
+
+if __name__ == "__main__":
+    run_main(main, (WeightImportError,))

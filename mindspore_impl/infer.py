@@ -1,0 +1,243 @@
+"""Run a trained generator over images with MindSpore, to check a checkpoint without exporting it.
+
+    python mindspore_impl/infer.py --config configs/animeganv2/hayao.yaml --ckpt runs/animeganv2_hayao/generator.ckpt \
+        --input photos/ [more files or folders] --output out/ [--size 256 | --max-side 1024] [--ext .png]
+
+Each image is reflect-padded (bottom/right) to the generator's size multiple and cropped back, so the output has
+the size of the (optionally resized) input. `--ckpt` takes a plain generator checkpoint (`generator.ckpt`, or one
+written by `import_weights.py`) or a training checkpoint (`checkpoints/step_*.ckpt`, whose generator parameters
+carry the `G/` prefix). Unreadable images are reported and skipped; outputs are written atomically into --output
+as `<input stem><ext>`, and a run that would overwrite one of its inputs is refused before anything is written.
+Production inference runs on onnxruntime (`runtime/`); this is the MindSpore-side check.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from mindspore_impl.cli import run_main  # noqa: E402
+
+TRAINING_PREFIX = "G/"  # the trainer saves the generator as networks()["G"]
+
+
+class InferError(Exception):
+    """Inference cannot run (bad checkpoint or arguments, nothing readable); the message names the cause."""
+
+
+# ------------------------------------------------------------------------------------------------ the network
+def build_generator(cfg: dict):
+    """The config's `generator:` network (registry name + constructor keys); bad values become ConfigError."""
+    from mindspore_impl.config import ConfigError
+    # the shared section → network helper (it lives with the first family; every family uses it)
+    from mindspore_impl.registry import build_network
+    import mindspore_impl.models  # noqa: F401  (registers every network)
+
+    try:
+        return build_network(cfg, "generator")
+    except ConfigError:
+        raise
+    except ValueError as exc:  # e.g. an unknown upsample mode, raised by the network's constructor
+        raise ConfigError(f"generator: {exc}") from None
+
+
+def generator_params(ckpt_path) -> dict:
+    """{name: Parameter} of the generator in a plain or a training checkpoint (the `G/` prefix removed)."""
+    import mindspore as ms
+
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise InferError(f"{path}: checkpoint not found")
+    try:
+        params = ms.load_checkpoint(str(path))
+    except Exception as exc:  # MindSpore raises ValueError/RuntimeError with long texts for damaged files
+        raise InferError(f"{path}: cannot read checkpoint ({' '.join(str(exc).split())[:160]})") from None
+    if any(k.startswith(TRAINING_PREFIX) for k in params):
+        params = {k[len(TRAINING_PREFIX):]: v for k, v in params.items() if k.startswith(TRAINING_PREFIX)}
+    return params
+
+
+def load_generator_weights(net, ckpt_path) -> None:
+    """Fill every parameter of `net` from the checkpoint; InferError names the first missing/extra/mis-shaped key."""
+    import mindspore as ms
+
+    params = generator_params(ckpt_path)
+    expected = {name: p for name, p in net.parameters_and_names()}
+    for name, p in expected.items():
+        if name not in params:
+            raise InferError(f"{ckpt_path}: no parameter {name!r} for {type(net).__name__} "
+                             f"(does the checkpoint belong to this config?)")
+        if tuple(params[name].shape) != tuple(p.shape):
+            raise InferError(f"{ckpt_path}: {name!r} has shape {tuple(params[name].shape)}, the configured "
+                             f"network expects {tuple(p.shape)} (check the config's width)")
+    extra = sorted(set(params) - set(expected))
+    if extra:
+        raise InferError(f"{ckpt_path}: parameter {extra[0]!r} is not in {type(net).__name__} "
+                         f"({len(extra)} unexpected in all; wrong config?)")
+    ms.load_param_into_net(net, params, strict_load=True)
+    net.set_train(False)
+
+
+# ------------------------------------------------------------------------------------------------ one image
+def padded_size(n: int, multiple: int) -> int:
+    """Smallest multiple of `multiple` >= n, and at least 2·multiple: the innermost reflect pads need >= 2 pixels."""
+    return max(-(-n // multiple) * multiple, 2 * multiple)
+
+
+def pad_reflect(rgb: np.ndarray, multiple: int) -> np.ndarray:
+    """Reflect-pad an HxWx3 image at the bottom/right to padded_size (edge mode for 1-pixel sides)."""
+    h, w = rgb.shape[:2]
+    ph, pw = padded_size(h, multiple) - h, padded_size(w, multiple) - w
+    mode = "reflect" if min(h, w) > 1 else "edge"  # reflection needs two pixels to mirror
+    return np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode=mode)
+
+
+def fit_size(rgb: np.ndarray, size: Optional[int], max_side: Optional[int]) -> np.ndarray:
+    """--size N: N×N; --max-side M: shrink (keeping the aspect) so the long side is at most M; else unchanged."""
+    from datasets.image_io import resize_rgb
+
+    if size:
+        return resize_rgb(rgb, (size, size))
+    h, w = rgb.shape[:2]
+    if max_side and max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        return resize_rgb(rgb, (max(1, round(h * scale)), max(1, round(w * scale))))
+    return rgb
+
+
+def stylize_rgb(forward: Callable, rgb: np.ndarray, multiple: int) -> np.ndarray:
+    """HxWx3 uint8 → generator → HxWx3 uint8 of the same size (pad to the size multiple, crop back)."""
+    import mindspore as ms
+
+    h, w = rgb.shape[:2]
+    x = pad_reflect(rgb, multiple).astype(np.float32) / 127.5 - 1.0
+    y = forward(ms.Tensor(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))).asnumpy()[0, :, :h, :w]
+    return np.clip(np.rint((y.transpose(1, 2, 0) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------------------ files
+def collect_inputs(items: List[str]) -> List[Path]:
+    """Folders (their image files, not recursive) and files, in the given order, without duplicates."""
+    from datasets.image_io import list_images
+
+    found: List[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found += list_images(path)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InferError(f"{path}: no such file or folder")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        raise InferError(f"no image files in {', '.join(items)}")
+    return unique
+
+
+def plan_outputs(inputs: List[Path], out_dir: Path, ext: str) -> Dict[Path, Path]:
+    """input → output path: `<stem><ext>`, `<stem>_1<ext>`... on name clashes; refuses to overwrite any input."""
+    taken, plan = set(), {}
+    for path in inputs:
+        name, n = f"{path.stem}{ext}", 0
+        while name in taken:
+            n += 1
+            name = f"{path.stem}_{n}{ext}"
+        taken.add(name)
+        plan[path] = (out_dir / name).resolve()
+    clash = set(plan.values()) & set(inputs)
+    if clash:
+        raise InferError(f"--output would overwrite the input {sorted(clash)[0]}; choose another folder or --ext")
+    return plan
+
+
+def run(cfg: dict, ckpt, inputs: List[str], output, size=None, max_side=None, ext=".png", use_jit=True,
+        progress=True, report=print) -> dict:
+    """Stylise every input into `output`; returns {"written": n, "skipped": [lines]}.
+
+    `report` receives one line per skipped (unreadable) image.
+    """
+    import mindspore as ms
+    from tqdm import tqdm
+    from datasets.image_io import ImageReadError, ImageWriteError, image_format_for, read_rgb, write_image_atomic
+
+    for name, value in (("--size", size), ("--max-side", max_side)):
+        if value is not None and value < 1:
+            raise InferError(f"{name} must be a positive number of pixels, got {value}")
+    ext = ext if ext.startswith(".") else f".{ext}"
+    out_dir = Path(output)
+    try:
+        image_format_for(out_dir / f"x{ext}")
+    except ImageWriteError:
+        raise InferError(f"--ext {ext!r} is not an image format Pillow can write") from None
+    files = collect_inputs(inputs)
+    plan = plan_outputs(files, out_dir.resolve(), ext)
+    net = build_generator(cfg)
+    load_generator_weights(net, ckpt)
+    multiple = int(getattr(net, "size_multiple", 1))
+    forward = ms.jit(net.construct) if use_jit else net  # jit compiles once per distinct image size
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InferError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
+    written, skipped = 0, []
+    bar = tqdm(plan.items(), desc="infer", unit="img", disable=not progress)
+    for src, dst in bar:
+        try:
+            rgb = fit_size(read_rgb(src), size, max_side)
+        except ImageReadError as exc:
+            skipped.append(f"skipped: {exc}")
+            report(skipped[-1])
+            continue
+        try:
+            write_image_atomic(dst, stylize_rgb(forward, rgb, multiple))
+        except ImageWriteError as exc:  # disk full, permissions: later images would fail alike
+            raise InferError(str(exc)) from None
+        written += 1
+    if not written:
+        raise InferError(f"none of the {len(files)} input file(s) could be read as an image")
+    return {"written": written, "skipped": skipped}
+
+
+def parse_args(argv=None):
+    from mindspore_impl.config import add_config_args
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(p)
+    p.add_argument("--ckpt", required=True, help="generator checkpoint, plain or a training checkpoint (G/ prefix)")
+    p.add_argument("--input", required=True, nargs="+", help="image files and/or folders of images")
+    p.add_argument("--output", required=True, help="output folder (created if needed)")
+    sizing = p.add_mutually_exclusive_group()
+    sizing.add_argument("--size", type=int, help="resize every image to SIZE×SIZE first (e.g. the training size)")
+    sizing.add_argument("--max-side", type=int, help="shrink images whose long side exceeds this (keeps aspect)")
+    p.add_argument("--ext", default=".png", help="output file type (default .png)")
+    p.add_argument("--device", choices=("CPU", "GPU", "Ascend"), help="default: the config's train.device or CPU")
+    p.add_argument("--no-jit", action="store_true", help="run eagerly (PyNative) instead of compiling per size")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    import mindspore as ms
+    from tqdm import tqdm
+    from mindspore_impl.config import load_config
+    from mindspore_impl.distributed import select_device
+
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.overrides)
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    select_device(args.device or (cfg.get("train") or {}).get("device", "CPU"))
+    result = run(cfg, args.ckpt, args.input, args.output, size=args.size, max_side=args.max_side, ext=args.ext,
+                 use_jit=not args.no_jit, progress=not args.no_progress,
+                 report=lambda line: tqdm.write(f"warning: {line}", file=sys.stderr))
+    skipped = f" ({len(result['skipped'])} unreadable skipped)" if result["skipped"] else ""
+    print(f"wrote {result['written']} image(s) to {args.output}{skipped}")
+
+
+if __name__ == "__main__":
+    run_main(main, (InferError,))

@@ -1,0 +1,332 @@
+"""The layer vocabulary shared by every generator and discriminator.
+
+Every block here is written so that (a) it runs in MindSpore graph and PyNative mode, and (b) `export/` can emit it
+as ONNX: each leaf Cell type below has exactly one ONNX converter there, and composite Cells (ConvNormAct,
+InvertedResidual, ...) are traced through their own `construct`. Keep Python shape arithmetic inside the leaves
+(Upsample, Pad2d) so composite `construct`s stay traceable.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import mindspore as ms
+from mindspore import nn, ops, Parameter, Tensor
+from mindspore.common.initializer import initializer, HeNormal, Normal, Zero, One
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Padding
+
+PAD_MODES = ("reflect", "zero", "replicate")
+
+
+class Pad2d(nn.Cell):
+    """Spatial padding `(left, right, top, bottom)` in reflect / zero / replicate mode.
+
+    A separate Cell (not the conv's own padding) because TF's stride-2 "SAME" convs pad bottom/right only, and
+    because MindSpore's exporter cannot emit MirrorPad: ours emits ONNX `Pad(mode=...)`.
+    """
+
+    def __init__(self, padding: Sequence[int], mode: str = "reflect"):
+        super().__init__()
+        if mode not in PAD_MODES:
+            raise ValueError(f"unknown pad mode '{mode}'; choose from {list(PAD_MODES)}")
+        self.padding = tuple(int(p) for p in padding)
+        self.mode = mode
+        left, right, top, bottom = self.padding
+        # Zero padding uses the Pad primitive: on MindSpore 2.8.0, the gradient of `ops.pad(mode="constant")`
+        # inside an ms.jit graph comes out wrong from the second call on (tests/test_layers.py guards this).
+        self._zero_pad = ops.Pad(((0, 0), (0, 0), (top, bottom), (left, right))) if mode == "zero" else None
+
+    def construct(self, x):
+        if self._zero_pad is not None:
+            return self._zero_pad(x)
+        return ops.pad(x, self.padding, mode=self.mode)
+
+
+def same_padding(kernel: int, stride: int):
+    """TF 'SAME' padding for inputs divisible by the stride: the odd pixel goes bottom/right.
+
+    k=3,s=2 → (0, 1) as the official AnimeGANv2 `Conv2D` pads; k=7,s=1 → (3, 3).
+    """
+    total = max(kernel - stride, 0)
+    before = total // 2
+    return before, total - before
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Normalisation (all written as mean arithmetic: exportable and shape-agnostic)
+
+
+class LayerNorm2d(nn.Cell):
+    """TF `layer_norm(center, scale)` on NCHW: statistics over (C, H, W) per sample, per-channel γ/β.
+
+    Equals PyTorch GroupNorm(1, C) up to eps (TF 1e-12, the PyTorch port 1e-5).
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-12):
+        super().__init__()
+        self.eps = float(eps)
+        self.gamma = Parameter(initializer(One(), (channels,), ms.float32), name="gamma")
+        self.beta = Parameter(initializer(Zero(), (channels,), ms.float32), name="beta")
+
+    def construct(self, x):
+        mean = x.mean(axis=(1, 2, 3), keep_dims=True)
+        centered = x - mean
+        var = (centered * centered).mean(axis=(1, 2, 3), keep_dims=True)
+        y = centered * ops.rsqrt(var + self.eps)
+        return y * self.gamma.reshape((1, -1, 1, 1)) + self.beta.reshape((1, -1, 1, 1))
+
+
+class InstanceNorm2d(nn.Cell):
+    """Instance norm (statistics over H, W per sample and channel), optional per-channel affine."""
+
+    def __init__(self, channels: int, eps: float = 1e-5, affine: bool = True):
+        super().__init__()
+        self.eps = float(eps)
+        self.affine = affine
+        if affine:
+            self.gamma = Parameter(initializer(One(), (channels,), ms.float32), name="gamma")
+            self.beta = Parameter(initializer(Zero(), (channels,), ms.float32), name="beta")
+
+    def construct(self, x):
+        mean = x.mean(axis=(2, 3), keep_dims=True)
+        centered = x - mean
+        var = (centered * centered).mean(axis=(2, 3), keep_dims=True)
+        y = centered * ops.rsqrt(var + self.eps)
+        if self.affine:
+            y = y * self.gamma.reshape((1, -1, 1, 1)) + self.beta.reshape((1, -1, 1, 1))
+        return y
+
+
+class BatchNorm2d(nn.BatchNorm2d):
+    """MindSpore BatchNorm (γ/β/moving_mean/moving_variance); export folds it into the preceding conv."""
+
+    def __init__(self, channels: int, eps: float = 1e-5, momentum: float = 0.9):
+        super().__init__(channels, eps=eps, momentum=momentum)
+
+
+NORMS = {
+    "layer": lambda c, eps: LayerNorm2d(c, eps=eps),
+    "instance": lambda c, eps: InstanceNorm2d(c, eps=eps),
+    "batch": lambda c, eps: BatchNorm2d(c, eps=eps),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Activations (leaf Cells with converters). The legacy nn.LeakyReLU builds Maximum(alpha*x, x), which traces fine.
+
+
+class LeakyReLU(nn.Cell):
+    def __init__(self, alpha: float = 0.2):
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def construct(self, x):
+        return ops.maximum(x, x * self.alpha)
+
+
+class ReLU(nn.Cell):
+    def construct(self, x):
+        return ops.relu(x)
+
+
+class Tanh(nn.Cell):
+    def construct(self, x):
+        return ops.tanh(x)
+
+
+class Sigmoid(nn.Cell):
+    def construct(self, x):
+        return ops.sigmoid(x)
+
+
+ACTIVATIONS = {"lrelu": lambda: LeakyReLU(0.2), "relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Convolutions
+
+
+def _init(name: str, shape, fan_in: int):
+    """Weight initialisers by name: 'he' (TF variance_scaling default used by the AnimeGANv2 G), 'normal002'."""
+    if name == "he":
+        return initializer(HeNormal(mode="fan_in", nonlinearity="relu"), shape, ms.float32)
+    if name == "normal002":
+        return initializer(Normal(0.02), shape, ms.float32)
+    raise ValueError(f"unknown init '{name}'")
+
+
+class Conv2d(nn.Cell):
+    """Unpadded ('valid') 2-D convolution, OIHW weights as PyTorch, optional bias, groups (depthwise)."""
+
+    def __init__(self, in_ch, out_ch, kernel, stride=1, groups=1, bias=False, init="he"):
+        super().__init__()
+        self.in_ch, self.out_ch, self.kernel, self.stride, self.groups = in_ch, out_ch, kernel, stride, groups
+        fan_in = in_ch // groups * kernel * kernel
+        self.weight = Parameter(_init(init, (out_ch, in_ch // groups, kernel, kernel), fan_in), name="weight")
+        self.has_bias = bias
+        if bias:
+            self.bias = Parameter(initializer(Zero(), (out_ch,), ms.float32), name="bias")
+        self._conv = ops.Conv2D(out_channel=out_ch, kernel_size=kernel, stride=stride, group=groups, pad_mode="valid")
+
+    def effective_weight(self):
+        return self.weight
+
+    def construct(self, x):
+        y = self._conv(x, self.effective_weight())
+        if self.has_bias:
+            y = y + self.bias.reshape((1, -1, 1, 1))
+        return y
+
+
+class SNConv2d(Conv2d):
+    """Conv with spectral normalisation as in the official TF `spectral_norm` (one power iteration).
+
+    In TF every `sess.run` that evaluates D computes u_hat from the stored u (all D calls of that run read the same
+    old u) and then assigns u ← u_hat. Here `construct` is side-effect free (it normalises with the σ from the stored
+    u), and `update_u()` performs the assignment; the trainer calls it once per update step, after the gradients
+    and before the optimiser changes the weights. Keeping the assignment out of the differentiated graph is what
+    makes graph mode (jit) and PyNative agree and resumes exact.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        u0 = np.random.default_rng(0).standard_normal((1, self.out_ch)).astype(np.float32)
+        self.u = Parameter(Tensor(u0), name="u", requires_grad=False)
+        self._normalize = ops.L2Normalize(axis=-1, epsilon=1e-12)
+
+    def _power_iteration(self):
+        # TF reshapes HWIO to (kh*kw*in, out); in OIHW that is W_mat = weight.reshape(out, -1).T
+        w_mat = self.weight.reshape((self.out_ch, -1)).T  # (K, out)
+        v = ops.stop_gradient(self._normalize(ops.matmul(self.u, w_mat.T)))  # (1, K)
+        u_hat = ops.stop_gradient(self._normalize(ops.matmul(v, w_mat)))  # (1, out)
+        sigma = ops.matmul(ops.matmul(v, w_mat), u_hat.T).reshape(())
+        return u_hat, sigma
+
+    def effective_weight(self):
+        _, sigma = self._power_iteration()
+        return self.weight / sigma
+
+    def update_u(self):
+        u_hat, _ = self._power_iteration()
+        return ops.assign(self.u, u_hat)
+
+
+class SpectralNormUpdate(nn.Cell):
+    """Runs `update_u()` of every SNConv2d inside `net` (one power-iteration step for the whole network)."""
+
+    def __init__(self, net: nn.Cell):
+        super().__init__()
+        self.layers = nn.CellList([c for _, c in net.cells_and_names() if isinstance(c, SNConv2d)])
+
+    def construct(self):
+        done = True
+        for layer in self.layers:
+            done = ops.depend(done, layer.update_u())
+        return done
+
+
+class ConvNormAct(nn.Cell):
+    """pad → conv → norm → activation, the unit most GAN generators are made of.
+
+    padding: None → TF 'SAME' for the stride (bottom/right gets the odd pixel), an int → symmetric, or an explicit
+    (left, right, top, bottom). Attribute names (pad, conv, norm, act) are the parameter-name prefixes.
+    """
+
+    def __init__(self, in_ch, out_ch, kernel=3, stride=1, padding=None, pad="reflect", norm="layer", act="lrelu",
+                 bias=False, groups=1, eps=1e-12, sn=False, init="he"):
+        super().__init__()
+        if padding is None:
+            before, after = same_padding(kernel, stride)
+            padding = (before, after, before, after)
+        elif isinstance(padding, int):
+            padding = (padding,) * 4
+        self.pad = Pad2d(padding, pad) if any(padding) else None
+        conv_cls = SNConv2d if sn else Conv2d
+        self.conv = conv_cls(in_ch, out_ch, kernel, stride=stride, groups=groups, bias=bias, init=init)
+        if norm not in (None, "none") and norm not in NORMS:
+            raise ValueError(f"unknown norm '{norm}'; choose from {sorted(NORMS)} or 'none'")
+        if act not in (None, "none") and act not in ACTIVATIONS:
+            raise ValueError(f"unknown activation '{act}'; choose from {sorted(ACTIVATIONS)} or 'none'")
+        self.norm = NORMS[norm](out_ch, eps) if norm not in (None, "none") else None
+        self.act = ACTIVATIONS[act]() if act not in (None, "none") else None
+
+    def construct(self, x):
+        if self.pad is not None:
+            x = self.pad(x)
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.act is not None:
+            x = self.act(x)
+        return x
+
+
+class InvertedResidual(nn.Cell):
+    """MobileNetV2 block of AnimeGANv2: 1×1 expand → depthwise 3×3 (with bias) → 1×1 project → norm (+ skip).
+
+    No activation after the projection (linear bottleneck); the skip exists only when in == out channels.
+    Sub-layer indices match the PyTorch port's `layers.{0,1,2,3}` so its weights map by a short rename table.
+    """
+
+    def __init__(self, in_ch, out_ch, expansion=2, eps=1e-12, pad="reflect"):
+        super().__init__()
+        hidden = int(round(in_ch * expansion))
+        self.use_skip = in_ch == out_ch
+        self.layers = nn.SequentialCell([
+            ConvNormAct(in_ch, hidden, kernel=1, eps=eps, pad=pad),
+            ConvNormAct(hidden, hidden, kernel=3, groups=hidden, bias=True, eps=eps, pad=pad),
+            Conv2d(hidden, out_ch, 1),
+            LayerNorm2d(out_ch, eps=eps),
+        ])
+
+    def construct(self, x):
+        y = self.layers(x)
+        if self.use_skip:
+            y = x + y
+        return y
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Resampling and plumbing
+
+UPSAMPLE_MODES = ("asymmetric", "align_corners", "half_pixel", "nearest")
+
+
+class Upsample(nn.Cell):
+    """×scale resize. Modes: 'asymmetric' (TF1 `resize_images` default, = ResizeBilinearV2 defaults),
+    'align_corners' (the PyTorch AnimeGANv2 port), 'half_pixel' (PyTorch align_corners=False), 'nearest'.
+    """
+
+    def __init__(self, scale: int = 2, mode: str = "asymmetric"):
+        super().__init__()
+        if mode not in UPSAMPLE_MODES:
+            raise ValueError(f"unknown upsample mode '{mode}'; choose from {list(UPSAMPLE_MODES)}")
+        self.scale = int(scale)
+        self.mode = mode
+        if mode == "nearest":
+            self._resize = ops.ResizeNearestNeighborV2(align_corners=False, half_pixel_centers=False)
+        else:
+            self._resize = ops.ResizeBilinearV2(align_corners=mode == "align_corners",
+                                                half_pixel_centers=mode == "half_pixel")
+
+    def construct(self, x):
+        h, w = x.shape[2], x.shape[3]
+        return self._resize(x, (h * self.scale, w * self.scale))
+
+
+class Concat(nn.Cell):
+    def __init__(self, axis: int = 1):
+        super().__init__()
+        self.axis = axis
+
+    def construct(self, *xs):
+        return ops.concat(xs, self.axis)
+
+
+def count_params(net: nn.Cell, trainable_only: bool = True) -> int:
+    params = net.trainable_params() if trainable_only else net.get_parameters()
+    return int(sum(math.prod(p.shape) for p in params))

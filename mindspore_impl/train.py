@@ -1,0 +1,56 @@
+"""Train any registered family from a YAML config.
+
+    python mindspore_impl/train.py --config configs/animeganv2/hayao.yaml [--set train.batch_size=8 ...]
+    python mindspore_impl/train.py --config ... --resume            # continue the run directory's latest checkpoint
+    msrun --worker_num=2 --local_worker_num=2 --join=True python mindspore_impl/train.py --config ...   # data-parallel
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mindspore_impl.cli import run_main  # noqa: E402
+
+
+def parse_args(argv=None):
+    from mindspore_impl.config import add_config_args
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(p)
+    p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CKPT",
+                   help="resume from CKPT, or from the run directory's latest checkpoint when no path is given")
+    p.add_argument("--device", choices=("CPU", "GPU", "Ascend"), help="overrides train.device")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the msrun cluster (switched on automatically under msrun)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to the CSV)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    from mindspore_impl.config import load_config
+    from mindspore_impl.trainer import build_trainer
+
+    args = parse_args(argv)
+    overrides = list(args.overrides)
+    if args.device:
+        overrides.append(f"train.device={args.device}")
+    if args.distributed:
+        overrides.append("train.distributed=true")
+    cfg = load_config(args.config, overrides)
+    resume_path = None if args.resume in (None, "latest") else args.resume
+    trainer = build_trainer(cfg, resume=resume_path, resume_latest=args.resume == "latest")
+    last = trainer.fit(progress=not args.no_progress)
+    if trainer.ctx.is_main:
+        summary = ", ".join(f"{k}={v:.4g}" for k, v in last.items())
+        print(f"done: step {trainer.state['global_step']} in {trainer.run_dir} ({summary})")
+
+
+if __name__ == "__main__":
+    from datasets.animegan_data import DatasetError
+    from mindspore_impl.models.vgg19 import VGGWeightsError
+    from mindspore_impl.trainer import TrainingError
+
+    run_main(main, (TrainingError, DatasetError, VGGWeightsError, FileNotFoundError))

@@ -1,0 +1,7 @@
+"""Weight importers: one module per (family, source format), each registering itself in `IMPORTERS`.
+
+Importing this package registers them all; `mindspore_impl/import_weights.py` looks them up by family name.
+A new family adds a module here and one import line below.
+"""
+from mindspore_impl.weights.base import IMPORTERS, Importer, RenameTable, WeightImportError, apply_table  # noqa: F401
+from mindspore_impl.weights import animeganv2_pt  # noqa: F401

@@ -1,0 +1,1 @@
+"""Photo and video conversion with exported ONNX generators, on onnxruntime only (never MindSpore)."""

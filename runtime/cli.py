@@ -1,0 +1,88 @@
+"""Arguments and error handling shared by the runtime CLIs (photo2anime.py, video2anime.py)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+from runtime.errors import ConversionError
+from runtime.session import PROVIDERS, Generator
+from runtime.stylize import Stylizer, TileOptions
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+DEMO_MODEL = ASSETS / "demo_animeganv2.onnx"
+DEMO_PHOTO = ASSETS / "demo_photo.jpg"
+DEMO_CLIP = ASSETS / "demo_clip.mp4"
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, --provider, --threads."""
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", type=Path, default=DEMO_MODEL,
+                       help="ONNX generator (ours, or an official AnimeGANv2/v3 NHWC file); default: the demo model")
+    group.add_argument("--provider", choices=["auto", *PROVIDERS], default="auto",
+                       help="execution provider; auto = CUDA when available, else CPU")
+    group.add_argument("--threads", type=non_negative_int, default=0,
+                       help="onnxruntime intra-op threads (0 = onnxruntime's choice)")
+
+
+def add_size_arguments(parser: argparse.ArgumentParser) -> None:
+    """--max-side, tiling and brightness options."""
+    group = parser.add_argument_group("size and tiling")
+    group.add_argument("--max-side", type=positive_int, default=None,
+                       help="run the model on a copy whose longer side is at most this, then resize the result "
+                            "back to the input size (caps time and memory)")
+    defaults = TileOptions()
+    group.add_argument("--tile-size", type=positive_int, default=defaults.size,
+                       help=f"tile edge in pixels (default {defaults.size})")
+    group.add_argument("--tile-overlap", type=non_negative_int, default=defaults.overlap,
+                       help=f"pixels shared by neighbouring tiles, blended (default {defaults.overlap})")
+    group.add_argument("--tile-above", type=non_negative_int, default=defaults.above,
+                       help=f"tile images whose longer side exceeds this (default {defaults.above}; 0 = always)")
+    group.add_argument("--per-tile-stats", action="store_true",
+                       help="normalise each tile by its own statistics instead of whole-image statistics")
+    group.add_argument("--match-brightness", action="store_true",
+                       help="scale each result so its mean brightness matches the source")
+
+
+def open_generator(args: argparse.Namespace, spin: bool = True) -> Generator:
+    """The model from --model, with a pointed message when the bundled demo model is missing."""
+    if args.model == DEMO_MODEL and not DEMO_MODEL.is_file():
+        raise ConversionError(f"demo model {DEMO_MODEL} not built yet; pass --model PATH.onnx")
+    return Generator(args.model, provider=args.provider, threads=args.threads, spin=spin)
+
+
+def build_stylizer(args: argparse.Namespace, generator: Generator, tile_progress: bool = False) -> Stylizer:
+    """Stylizer from the size/tiling arguments."""
+    tiles = TileOptions(size=args.tile_size, overlap=args.tile_overlap, above=args.tile_above,
+                        global_stats=not args.per_tile_stats)
+    return Stylizer(generator, tiles=tiles, max_side=args.max_side, brightness=args.match_brightness,
+                    progress=tile_progress)
+
+
+def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
+    """Run a CLI body: ConversionError → `error: ...` on stderr and exit status 2; Ctrl-C → status 130."""
+    try:
+        code = main(argv)
+    except ConversionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)
