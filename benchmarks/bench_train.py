@@ -1,6 +1,7 @@
 """MindSpore training-step time of the full-size AnimeGANv2, and data-parallel throughput for 1 vs 2 CPU workers.
 
     python benchmarks/bench_train.py                     # step time at 256², batch 4 (full width), medians
+    python benchmarks/bench_train.py --size 128           # what fits in 24 GB of RAM with MindSpore 2.8 on CPU
     python benchmarks/bench_train.py --workers           # also samples/s with 1 process vs msrun 2 workers
 
 Synthetic data (datasets/demo_style.py) and a random-weight VGG19: the arithmetic is that of a real run.
