@@ -1,7 +1,7 @@
 """MindSpore training-step time of the full-size AnimeGANv2, and data-parallel throughput for 1 vs 2 CPU workers.
 
     python benchmarks/bench_train.py                     # step time at 256², batch 4 (full width), medians
-    python benchmarks/bench_train.py --size 128           # what fits in 24 GB of RAM with MindSpore 2.8 on CPU
+    python benchmarks/bench_train.py --modes jit --size 128   # one graph per update: what fits in 24 GB at batch 4
     python benchmarks/bench_train.py --workers           # also samples/s with 1 process vs msrun 2 workers
 
 Synthetic data (datasets/demo_style.py) and a random-weight VGG19: the arithmetic is that of a real run.
@@ -13,11 +13,9 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,31 +38,56 @@ def overrides(root: Path, size: int, batch: int, width: float, run_dir: Path):
             "train.ckpt_every=1000000"]
 
 
-def step_times(root: Path, size: int, batch: int, width: float, repeats: int) -> dict:
-    """Time each phase's updates on one fixed batch: compile call, then the median of `repeats` calls."""
-    from mindspore_impl.config import load_config
-    from mindspore_impl.trainer import build_trainer
-
-    cfg = load_config(ROOT / "configs/animeganv2/hayao.yaml", overrides(root, size, batch, width, root / "run"))
-    trainer = build_trainer(cfg)
-    trainer.family.set_train(True)
-    batch_data = trainer.family.data.batch(0, 0, batch)
-    out = {}
-    for phase in trainer.phases:
-        updates = [trainer._compiled_update(u) for u in phase.updates]
+STEP_SNIPPET = """
+import json, resource, statistics, sys, time
+sys.path.insert(0, {root!r})
+from mindspore_impl.config import load_config
+from mindspore_impl.trainer import build_trainer
+trainer = build_trainer(load_config({config!r}, {overrides!r}))
+trainer.family.set_train(True)
+batch = trainer.family.data.batch(0, 0, trainer.cfg.batch_size)
+out = {{}}
+for phase in trainer.phases:
+    updates = [trainer._compiled_update(u) for u in phase.updates]
+    t0 = time.perf_counter()
+    for u in updates:
+        u(batch)
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range({repeats}):
         t0 = time.perf_counter()
         for u in updates:
-            u(batch_data)
-        first = time.perf_counter() - t0
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for u in updates:
-                u(batch_data)
-            times.append(time.perf_counter() - t0)
-        out[phase.name] = {"first_s": first, "median_s": statistics.median(times), "repeats": repeats,
-                           "updates": "+".join(u.name for u in phase.updates)}
-    return out
+            u(batch)
+        times.append(time.perf_counter() - t0)
+    out[phase.name] = {{"first_s": first, "median_s": statistics.median(times), "repeats": {repeats},
+                       "updates": "+".join(u.name for u in phase.updates)}}
+out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+print("RESULT " + json.dumps(out))
+"""
+
+
+def step_times(root: Path, size: int, batch: int, width: float, repeats: int, mode: str) -> dict:
+    """Time each phase's updates on one fixed batch in a fresh process: compile call, then the median of `repeats`.
+
+    mode: "jit" (one graph per update), "jit-micro<N>" (graphs over N micro-batches), "pynative" (no graphs).
+    A fresh process per mode so that its peak memory is its own.
+    """
+    ov = overrides(root, size, batch, width, root / f"run_{mode}")
+    if mode == "pynative":
+        ov.append("train.jit=false")
+    elif mode.startswith("jit-micro"):
+        ov.append(f"train.micro_batches={int(mode[len('jit-micro'):])}")
+    elif mode != "jit":
+        raise SystemExit(f"unknown mode {mode!r}: jit, jit-micro<N> or pynative")
+    script = root / f"step_{mode}.py"
+    script.write_text(STEP_SNIPPET.format(root=str(ROOT), config=str(ROOT / "configs/animeganv2/hayao.yaml"),
+                                          overrides=ov, repeats=repeats))
+    r = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True)
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
+    if r.returncode != 0 or not line:
+        why = "killed (out of memory?)" if r.returncode < 0 else (r.stderr or r.stdout)[-1500:]
+        return {"error": f"exit {r.returncode}: {why}"}
+    return json.loads(line[-1][len("RESULT "):])
 
 
 WORKER_SNIPPET = """
@@ -112,7 +135,10 @@ def main():
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--width", type=float, default=1.0)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--modes", default="jit-micro4,pynative",
+                   help="comma-separated: jit (one graph per update; 256² batch 4 needs > 24 GB on CPU), "
+                        "jit-micro<N> (N micro-batches per step), pynative")
     p.add_argument("--workers", action="store_true", help="also compare 1 process vs msrun --worker_num=2")
     p.add_argument("--worker-size", type=int, default=64)
     p.add_argument("--worker-steps", type=int, default=6)
@@ -121,13 +147,20 @@ def main():
     root = Path(tempfile.mkdtemp(prefix="bench_train_"))
     try:
         make_data(root, args.size, max(8, args.batch * 2))
-        res = step_times(root, args.size, args.batch, args.width, args.repeats)
-        print(f"\nAnimeGANv2 training step, MindSpore {__import__('mindspore').__version__} "
-              f"(ms.jit), {os.cpu_count()} CPU cores, {args.size}², batch {args.batch}, width {args.width}\n")
-        print("| phase | updates | first call (compile) s | median s/step | repeats |")
-        print("|---|---|---|---|---|")
-        for name, r in res.items():
-            print(f"| {name} | {r['updates']} | {r['first_s']:.1f} | {r['median_s']:.2f} | {r['repeats']} |")
+        print(f"\nAnimeGANv2 training step, MindSpore {__import__('mindspore').__version__}, "
+              f"{os.cpu_count()} CPU cores, {args.size}², batch {args.batch}, width {args.width}\n")
+        print("| mode | phase | updates | first call (compile) s | median s/step | repeats | peak RSS GB |")
+        print("|---|---|---|---|---|---|---|")
+        for mode in args.modes.split(","):
+            res = step_times(root, args.size, args.batch, args.width, args.repeats, mode)
+            if "error" in res:
+                lines = [ln for ln in res["error"].splitlines() if ln.strip() and not ln.startswith("---")]
+                print(f"| {mode} | failed: {lines[-1][:200] if lines else res['error']} | | | | | |", flush=True)
+                continue
+            peak = res.pop("peak_rss_gb")
+            for name, r in res.items():
+                print(f"| {mode} | {name} | {r['updates']} | {r['first_s']:.1f} | {r['median_s']:.2f} | "
+                      f"{r['repeats']} | {peak:.1f} |", flush=True)
         if args.workers:
             if shutil.which("msrun") is None:
                 print("\nmsrun not found: skipping the 1 vs 2 worker comparison")

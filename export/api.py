@@ -127,7 +127,7 @@ def prepare_generator(net: nn.Cell, *, family: str = "unknown", style: str = "un
                       source_checkpoint_sha256: str = "", opset: int = DEFAULT_OPSET, precision: str = "fp32",
                       tolerance: float | None = None, check_sizes: Sequence[tuple[int, int]] | None = None,
                       check_batches: Sequence[int] = (1, 4), options: dict | None = None, seed: int = 0,
-                      progress: bool = True, compare_plain: bool = False) -> ExportResult:
+                      progress: bool = True) -> ExportResult:
     """Trace, check and parity-test `net`; returns the model without writing it (see export_generator)."""
     if precision not in DEFAULT_TOLERANCE:
         raise ExportError(f"unknown precision '{precision}'; choose from {sorted(DEFAULT_TOLERANCE)}")
@@ -143,7 +143,7 @@ def prepare_generator(net: nn.Cell, *, family: str = "unknown", style: str = "un
         if h % multiple or w % multiple:
             raise ExportError(f"parity size {h}x{w} is not a multiple of the generator's size_multiple {multiple}")
     feeds = image_feeds(INPUT_NAME, sizes, check_batches, seed=seed)
-    parity = check_parity(net, model, feeds, tolerance, progress=progress, compare_plain=compare_plain)
+    parity = check_parity(net, model, feeds, tolerance, progress=progress)
     for (x_shape,), (y_shape, *_) in parity.shapes:
         if y_shape[:2] != x_shape[:2] or y_shape[2:] != x_shape[2:]:
             raise ExportError(f"input {x_shape} gave output {y_shape}: an image-to-image generator must return "
@@ -156,7 +156,7 @@ def export_generator(net: nn.Cell, path: str | os.PathLike, *, family: str = "un
                      config: dict | None = None, source_checkpoint_sha256: str = "", opset: int = DEFAULT_OPSET,
                      precision: str = "fp32", tolerance: float | None = None,
                      check_sizes: Sequence[tuple[int, int]] | None = None, check_batches: Sequence[int] = (1, 4),
-                     options: dict | None = None, progress: bool = True, compare_plain: bool = False) -> ExportResult:
+                     options: dict | None = None, progress: bool = True) -> ExportResult:
     """Export an image-to-image generator to `path` after proving parity with MindSpore.
 
     Args:
@@ -168,7 +168,6 @@ def export_generator(net: nn.Cell, path: str | os.PathLike, *, family: str = "un
         tolerance: max |onnxruntime − MindSpore| allowed (default 1e-4 fp32, 2e-2 fp16).
         check_sizes, check_batches: parity inputs (default: two sizes from size_multiple, batch 1 and 4).
         options: emitter choices (converters.LAYER_NORM_PATTERNS). progress: show a tqdm bar.
-        compare_plain: also report the difference to MindSpore's approximate tanh (one more forward per case).
     Returns:
         ExportResult with the model, its parity report and the written path.
     Raises:
@@ -177,6 +176,6 @@ def export_generator(net: nn.Cell, path: str | os.PathLike, *, family: str = "un
     result = prepare_generator(net, family=family, style=style, config=config,
                                source_checkpoint_sha256=source_checkpoint_sha256, opset=opset, precision=precision,
                                tolerance=tolerance, check_sizes=check_sizes, check_batches=check_batches,
-                               options=options, progress=progress, compare_plain=compare_plain)
+                               options=options, progress=progress)
     result.path = write_model_atomic(result.model, path)
     return result

@@ -1,4 +1,4 @@
-"""ONNX converters for every leaf Cell of `mindspore_impl/layers.py` (and `layers_extra.py`), plus the few
+"""ONNX converters for every leaf Cell of `mindspore_impl/layers.py` (and `layers.py`), plus the few
 MindSpore built-in leaves a family may use directly. Composite Cells (ConvNormAct, InvertedResidual, the
 generators, SequentialCell) need nothing here: the tracer runs their own `construct`.
 
@@ -16,7 +16,7 @@ from onnx import TensorProto
 from export.errors import ExportError
 from export.graph import GraphBuilder, Sym
 from export.registry import converter
-from mindspore_impl import layers, layers_extra
+from mindspore_impl import layers
 
 # How a LayerNorm2d is spelled in ONNX. Both match MindSpore within 1e-5; "instance_norm" (Reshape to [N, 1, -1]
 # → InstanceNormalization → Reshape back, as torch.onnx writes GroupNorm(1)) lets onnxruntime compute the
@@ -82,8 +82,8 @@ def _conv2d(g: GraphBuilder, cell: layers.Conv2d, x: Sym) -> Sym:
     return g.op("Conv", inputs, attrs, shape=(x.shape[0], cell.out_ch, None, None))
 
 
-@converter(layers_extra.ConvTranspose2d)
-def _conv_transpose2d(g: GraphBuilder, cell: layers_extra.ConvTranspose2d, x: Sym) -> Sym:
+@converter(layers.ConvTranspose2d)
+def _conv_transpose2d(g: GraphBuilder, cell: layers.ConvTranspose2d, x: Sym) -> Sym:
     inputs = [x, g.weight(cell.weight, "weight")]
     if cell.has_bias:
         inputs.append(g.weight(cell.bias, "bias"))
@@ -187,8 +187,8 @@ def _concat(g: GraphBuilder, cell: layers.Concat, *xs: Sym) -> Sym:
     return g.op("Concat", list(xs), {"axis": axis}, shape=shape)
 
 
-@converter(layers_extra.Dense)
-def _dense(g: GraphBuilder, cell: layers_extra.Dense, x: Sym) -> Sym:
+@converter(layers.Dense)
+def _dense(g: GraphBuilder, cell: layers.Dense, x: Sym) -> Sym:
     shape = x.shape[:-1] + (cell.out_features,)
     weight = g.weight(cell.weight, "weight")
     if x.ndim == 2:
@@ -199,14 +199,14 @@ def _dense(g: GraphBuilder, cell: layers_extra.Dense, x: Sym) -> Sym:
     return g.op("Add", [y, g.weight(cell.bias, "bias")]) if cell.has_bias else y
 
 
-@converter(layers_extra.Embedding)
-def _embedding(g: GraphBuilder, cell: layers_extra.Embedding, ids: Sym) -> Sym:
+@converter(layers.Embedding)
+def _embedding(g: GraphBuilder, cell: layers.Embedding, ids: Sym) -> Sym:
     shape = ids.shape + (cell.dim,)
     return g.op("Gather", [g.weight(cell.embedding_table, "embedding_table"), ids], {"axis": 0}, shape=shape,
                 elem_type=g.float_type)
 
 
-@converter(layers_extra.Reshape)
-def _reshape(g: GraphBuilder, cell: layers_extra.Reshape, x: Sym) -> Sym:
+@converter(layers.Reshape)
+def _reshape(g: GraphBuilder, cell: layers.Reshape, x: Sym) -> Sym:
     target = g.const(np.array(cell.shape, np.int64), f"{g.scope}.shape")
     return g.op("Reshape", [x, target], shape=tuple(None if s == -1 else s for s in cell.shape))

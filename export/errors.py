@@ -10,10 +10,6 @@ class UnsupportedCellError(ExportError):
     """A Cell with no ONNX converter and no child Cells was reached while tracing (message names type and path)."""
 
 
-class CheckpointError(ExportError):
-    """The checkpoint is missing, unreadable, or does not match the network (message names the key)."""
-
-
 class ParityError(ExportError):
     """onnxruntime's output differs from MindSpore's by more than the tolerance; nothing was written."""
 

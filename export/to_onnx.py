@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python e
 
 from export.api import (DEFAULT_OPSET, DEFAULT_TOLERANCE, prepare_generator, set_metadata,  # noqa: E402
                         write_model_atomic)
-from export.checkpoint import load_generator_weights  # noqa: E402
+from mindspore_impl.checkpoint_io import load_generator_weights  # noqa: E402
 from export.errors import ExportError  # noqa: E402
 from export.quantize import (CALIBRATION_METHODS, DEFAULT_METHOD, int8_quality, load_images,  # noqa: E402
                              quantize_int8, split_calibration)
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     result = prepare_generator(net, family=str(family), style=resolve_style(cfg, args.config), config=cfg,
                                source_checkpoint_sha256=sha256, opset=args.opset,
                                precision="fp16" if args.fp16 else "fp32", tolerance=args.tolerance,
-                               progress=progress, compare_plain=True)
+                               progress=progress)
     print(f"parity: {result.parity.summary()}")
 
     int8_model = None

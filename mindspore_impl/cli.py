@@ -14,12 +14,13 @@ def ensure_repo_on_path() -> None:
 
 def run_main(main, user_errors=()) -> None:
     """Run `main()`; expected user errors become `error: <one line>` and exit status 2."""
+    from mindspore_impl.checkpoint_io import CheckpointError
     from mindspore_impl.config import ConfigError
     from mindspore_impl.registry import RegistryError
 
     try:
         sys.exit(main() or 0)
-    except (ConfigError, RegistryError, *user_errors) as e:
+    except (ConfigError, RegistryError, CheckpointError, *user_errors) as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -23,7 +23,6 @@ import numpy as np  # noqa: E402
 
 from mindspore_impl.cli import run_main  # noqa: E402
 
-TRAINING_PREFIX = "G/"  # the trainer saves the generator as networks()["G"]
 
 
 class InferError(Exception):
@@ -44,43 +43,6 @@ def build_generator(cfg: dict):
         raise
     except ValueError as exc:  # e.g. an unknown upsample mode, raised by the network's constructor
         raise ConfigError(f"generator: {exc}") from None
-
-
-def generator_params(ckpt_path) -> dict:
-    """{name: Parameter} of the generator in a plain or a training checkpoint (the `G/` prefix removed)."""
-    import mindspore as ms
-
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise InferError(f"{path}: checkpoint not found")
-    try:
-        params = ms.load_checkpoint(str(path))
-    except Exception as exc:  # MindSpore raises ValueError/RuntimeError with long texts for damaged files
-        raise InferError(f"{path}: cannot read checkpoint ({' '.join(str(exc).split())[:160]})") from None
-    if any(k.startswith(TRAINING_PREFIX) for k in params):
-        params = {k[len(TRAINING_PREFIX):]: v for k, v in params.items() if k.startswith(TRAINING_PREFIX)}
-    return params
-
-
-def load_generator_weights(net, ckpt_path) -> None:
-    """Fill every parameter of `net` from the checkpoint; InferError names the first missing/extra/mis-shaped key."""
-    import mindspore as ms
-
-    params = generator_params(ckpt_path)
-    expected = {name: p for name, p in net.parameters_and_names()}
-    for name, p in expected.items():
-        if name not in params:
-            raise InferError(f"{ckpt_path}: no parameter {name!r} for {type(net).__name__} "
-                             f"(does the checkpoint belong to this config?)")
-        if tuple(params[name].shape) != tuple(p.shape):
-            raise InferError(f"{ckpt_path}: {name!r} has shape {tuple(params[name].shape)}, the configured "
-                             f"network expects {tuple(p.shape)} (check the config's width)")
-    extra = sorted(set(params) - set(expected))
-    if extra:
-        raise InferError(f"{ckpt_path}: parameter {extra[0]!r} is not in {type(net).__name__} "
-                         f"({len(extra)} unexpected in all; wrong config?)")
-    ms.load_param_into_net(net, params, strict_load=True)
-    net.set_train(False)
 
 
 # ------------------------------------------------------------------------------------------------ one image
@@ -178,7 +140,10 @@ def run(cfg: dict, ckpt, inputs: List[str], output, size=None, max_side=None, ex
     files = collect_inputs(inputs)
     plan = plan_outputs(files, out_dir.resolve(), ext)
     net = build_generator(cfg)
+    from mindspore_impl.checkpoint_io import load_generator_weights
+
     load_generator_weights(net, ckpt)
+    net.set_train(False)
     multiple = int(getattr(net, "size_multiple", 1))
     forward = ms.jit(net.construct) if use_jit else net  # jit compiles once per distinct image size
     try:

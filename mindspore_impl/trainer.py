@@ -21,7 +21,7 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from mindspore_impl import distributed
-from mindspore_impl.checkpoint_io import save_checkpoint_atomic
+from mindspore_impl.checkpoint_io import CheckpointError, load_exact, read_checkpoint, save_checkpoint_atomic
 from mindspore_impl.config import atomic_write_text, save_resolved
 
 
@@ -39,13 +39,16 @@ class TrainConfig:
     sample_every: int = 200
     ckpt_every: int = 500
     keep_checkpoints: int = 3
-    jit: bool = True  # graph-mode update steps; False runs PyNative (debugging)
+    jit: bool = True  # graph-mode update steps; False runs PyNative (debugging, or less memory on CPU)
+    micro_batches: int = 1  # cut each batch into this many slices, one optimiser step on their mean gradient
     device: str = "CPU"  # CPU | GPU | Ascend
     distributed: bool = False  # also switched on automatically under msrun
 
     def __post_init__(self):
         if self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if self.micro_batches < 1 or self.batch_size % self.micro_batches:
+            raise ValueError(f"micro_batches ({self.micro_batches}) must divide batch_size ({self.batch_size})")
         if self.device not in ("CPU", "GPU", "Ascend"):
             raise ValueError(f"device must be CPU, GPU or Ascend, got '{self.device}'")
 
@@ -73,12 +76,22 @@ class Phase:
 
 
 class _CompiledUpdate:
-    def __init__(self, update: Update, use_jit: bool, reducer):
+    """An Update compiled once: forward, gradients, (all-reduce,) optimiser step.
+
+    With micro_batches > 1 the batch is cut into that many equal slices whose gradients are averaged before one
+    optimiser step. Every loss here is a mean over samples and no layer mixes samples, so the step equals the
+    whole-batch step up to float rounding, while each compiled graph only holds one slice's activations
+    (MindSpore's CPU graph backend keeps a graph's buffers for the graph's lifetime: 256² batch 4 in one graph
+    does not fit in 24 GB).
+    """
+
+    def __init__(self, update: Update, use_jit: bool, reducer, micro_batches: int = 1):
         self.update = update
+        self.micro_batches = micro_batches
         grad_fn = ms.value_and_grad(update.loss_fn, None, update.optimizer.parameters, has_aux=True)
         optimizer = update.optimizer
-
         state_update = update.state_update
+        compile_ = ms.jit if use_jit else (lambda f: f)
 
         def step(*inputs):
             (total, comps), grads = grad_fn(*inputs)
@@ -88,14 +101,42 @@ class _CompiledUpdate:
             optimizer(grads)
             return total, comps
 
-        self.step = ms.jit(step) if use_jit else step
+        def slice_grads(*inputs):
+            (total, comps), grads = grad_fn(*inputs)
+            return total, comps, grads
+
+        def apply(grads):
+            if state_update is not None:  # the forward passes used the pre-step weights and u
+                grads = ops.depend(grads, state_update())
+            return optimizer(reducer(grads))
+
+        self.step = compile_(step)
+        self.slice_grads = compile_(slice_grads)
+        self.apply = compile_(apply)
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, float]:
-        args = [ms.Tensor(batch[k]) for k in self.update.inputs]
-        total, comps = self.step(*args)
-        values = [float(total.asnumpy())] + [float(v) for v in comps.asnumpy().reshape(-1)]
+        arrays = [batch[k] for k in self.update.inputs]
+        if self.micro_batches == 1:
+            total, comps = self.step(*[ms.Tensor(a) for a in arrays])
+            values = [float(total.asnumpy())] + [float(v) for v in comps.asnumpy().reshape(-1)]
+        else:
+            values, grads = self._accumulate(arrays)
+            self.apply(grads)
         names = [f"{self.update.name}/total"] + [f"{self.update.name}/{n}" for n in self.update.log_names]
         return dict(zip(names, values))
+
+    def _accumulate(self, arrays):
+        n = self.micro_batches
+        size = len(arrays[0])
+        if size % n:
+            raise TrainingError(f"batch of {size} cannot be cut into {n} equal micro-batches")
+        m = size // n
+        summed, logged = None, 0.0
+        for i in range(n):
+            total, comps, grads = self.slice_grads(*[ms.Tensor(a[i * m:(i + 1) * m]) for a in arrays])
+            summed = grads if summed is None else tuple(a + g for a, g in zip(summed, grads))
+            logged = logged + np.concatenate([total.asnumpy().reshape(1), comps.asnumpy().reshape(-1)])
+        return [float(v) / n for v in logged], tuple(g / n for g in summed)
 
 
 class Trainer:
@@ -125,7 +166,7 @@ class Trainer:
     def _compiled_update(self, update: Update) -> _CompiledUpdate:
         if update.name not in self._compiled:
             reducer = self.ctx.grad_reducer(update.optimizer)
-            self._compiled[update.name] = _CompiledUpdate(update, self.cfg.jit, reducer)
+            self._compiled[update.name] = _CompiledUpdate(update, self.cfg.jit, reducer, self.cfg.micro_batches)
         return self._compiled[update.name]
 
     def phase_of(self, epoch: int) -> Phase:
@@ -173,28 +214,17 @@ class Trainer:
                 raise TrainingError(f"--resume: no checkpoint in {self.ckpt_dir}")
             path = self.ckpt_dir / json.loads(latest.read_text())["checkpoint"]
         path = Path(path)
-        if not path.is_file():
-            raise TrainingError(f"checkpoint not found: {path}")
         meta = path.with_suffix(".json")
-        if not meta.is_file():
-            raise TrainingError(f"{meta.name} (the loop position saved beside {path.name}) is missing")
-        state = {k: int(v) for k, v in json.loads(meta.read_text()).items()}
         try:
-            params = ms.load_checkpoint(str(path))
-        except Exception as e:  # MindSpore raises ValueError/RuntimeError with long text on corrupt files
-            raise TrainingError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}") from None
-        for prefix, cell in self._components().items():
-            own = {k[len(prefix) + 1:]: v for k, v in params.items() if k.startswith(prefix + "/")}
-            expected = {p.name: p for p in cell.get_parameters()}
-            missing = sorted(set(expected) - set(own))
-            if missing:
-                raise TrainingError(f"checkpoint {path.name} does not match this config: "
-                                    f"'{prefix}/{missing[0]}' missing ({len(missing)} in all)")
-            for name, p in expected.items():
-                if tuple(own[name].shape) != tuple(p.shape):
-                    raise TrainingError(f"checkpoint {path.name} does not match this config: '{prefix}/{name}' "
-                                        f"has shape {tuple(own[name].shape)}, the network {tuple(p.shape)}")
-            ms.load_param_into_net(cell, own, strict_load=True)
+            params = read_checkpoint(path)
+            if not meta.is_file():
+                raise TrainingError(f"{meta.name} (the loop position saved beside {path.name}) is missing")
+            state = {k: int(v) for k, v in json.loads(meta.read_text()).items()}
+            for prefix, cell in self._components().items():
+                own = {k[len(prefix) + 1:]: v for k, v in params.items() if k.startswith(prefix + "/")}
+                load_exact(cell, own, f"checkpoint {path.name} does not match this config ({prefix})")
+        except CheckpointError as e:
+            raise TrainingError(str(e)) from None
         self.state = state
         self._truncate_log(self.state["global_step"])
 

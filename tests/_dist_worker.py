@@ -19,8 +19,9 @@ def main():
     p.add_argument("--config", required=True)
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--out", required=True)
+    p.add_argument("--resume", action="store_true", help="continue the run directory's latest checkpoint")
     args = p.parse_args()
-    trainer = build_trainer(load_config(args.config, args.overrides))
+    trainer = build_trainer(load_config(args.config, args.overrides), resume_latest=args.resume)
     trainer.fit(progress=False)
     entries = [{"name": f"{prefix}/{q.name}", "data": q}
                for prefix, net in trainer.family.networks().items() for q in net.get_parameters()]

@@ -11,8 +11,7 @@ from PIL import Image
 from skimage import data
 
 import mindspore_impl.models  # noqa: F401
-from export.checkpoint import file_sha256, load_generator_weights
-from export.errors import CheckpointError
+from mindspore_impl.checkpoint_io import CheckpointError, file_sha256, load_generator_weights
 from mindspore_impl.registry import MODELS
 
 ROOT = Path(__file__).resolve().parents[1]

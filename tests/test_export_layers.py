@@ -6,7 +6,7 @@ import pytest
 from mindspore import nn, ops
 
 from export.converters import LAYER_NORM_PATTERNS
-from mindspore_impl import layers, layers_extra
+from mindspore_impl import layers
 from tests._export_helpers import assert_parity, images, onnx_of, op_types, randomize
 
 
@@ -48,7 +48,7 @@ def test_spectral_norm_conv_exports_the_normalised_weight(rng):
                          [(4, 2, 1, 0, 1, False), (3, 2, 1, 1, 1, True), (3, 1, 0, 0, 1, True),
                           (4, 2, 1, 0, 2, False)])
 def test_conv_transpose2d(rng, kernel, stride, padding, output_padding, groups, bias):
-    deconv = randomize(layers_extra.ConvTranspose2d(4, 6, kernel, stride, padding, output_padding, groups, bias))
+    deconv = randomize(layers.ConvTranspose2d(4, 6, kernel, stride, padding, output_padding, groups, bias))
     x = images(rng, 2, 4, 5, 7)
     model = assert_parity(deconv, x)
     assert "ConvTranspose" in op_types(model)
@@ -57,7 +57,7 @@ def test_conv_transpose2d(rng, kernel, stride, padding, output_padding, groups, 
 
 def test_conv_transpose2d_matches_pytorch(rng):
     torch = pytest.importorskip("torch")
-    deconv = randomize(layers_extra.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1, bias=True))
+    deconv = randomize(layers.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1, bias=True))
     x = images(rng, 1, 3, 5, 6)
     want = torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(deconv.weight.asnumpy()),
                                                 torch.tensor(deconv.bias.asnumpy()), stride=2, padding=1,
@@ -102,7 +102,7 @@ def test_batch_norm_folds_into_the_preceding_conv(rng):
 
 
 def test_batch_norm_folds_into_conv_transpose(rng):
-    net = randomize(nn.SequentialCell([layers_extra.ConvTranspose2d(3, 4, 4, 2, 1), layers.BatchNorm2d(4)]))
+    net = randomize(nn.SequentialCell([layers.ConvTranspose2d(3, 4, 4, 2, 1), layers.BatchNorm2d(4)]))
     model = assert_parity(net, images(rng, 2, 3, 4, 4))
     assert op_types(model) == ["ConvTranspose", "Identity"]
 
@@ -148,17 +148,25 @@ def test_leaky_relu_with_slope_above_one_keeps_the_max_formula(rng):
     assert "Max" in op_types(model)
 
 
-def test_tanh_export_is_accurate_where_mindspore_tanh_is_not():
-    # Why the parity reference evaluates Tanh in float64 (export/parity.py): MindSpore 2.8.0's CPU tanh is
-    # ~1e-4 off near |x| = 5, the whole fp32 tolerance. If this starts failing, MindSpore fixed its kernel and
-    # ACCURATE_REFERENCE can go.
+def test_tanh_is_accurate_in_mindspore_and_onnx():
+    # layers.Tanh is precise itself (MindSpore 2.8.0's CPU ops.tanh is ~1e-4 off near |x| = 5, the whole fp32
+    # export tolerance), with the gradient 1 - tanh², also at x = 0 where sign/abs have none.
     from export.parity import make_session
 
-    x = np.linspace(-8, 8, 20001, dtype=np.float32).reshape(1, 1, 1, -1)
+    x = np.linspace(-12, 12, 40001, dtype=np.float32).reshape(1, 1, 1, -1)
+    x[0, 0, 0, 20000] = 0.0
     truth = np.tanh(x.astype(np.float64))
-    ms_err = np.abs(ops.tanh(ms.Tensor(x)).asnumpy() - truth).max()
+    ours_err = np.abs(layers.Tanh()(ms.Tensor(x)).asnumpy() - truth).max()
     onnx_err = np.abs(make_session(onnx_of(layers.Tanh(), x)).run(None, {"x0": x})[0] - truth).max()
-    assert onnx_err < 1e-6 and ms_err > 5e-5, (onnx_err, ms_err)
+    assert ours_err < 3e-7 and onnx_err < 1e-6, (ours_err, onnx_err)
+    tanh = layers.Tanh()
+
+    def scaled_sum(v):
+        return (tanh(v) * 3.0).sum()
+
+    grad = ms.jit(ms.grad(scaled_sum))(ms.Tensor(x)).asnumpy()
+    np.testing.assert_allclose(grad, 3.0 * (1.0 - truth ** 2), rtol=0, atol=2e-6)
+    assert np.abs(ops.tanh(ms.Tensor(x)).asnumpy() - truth).max() > 5e-5  # still true: why the class exists
 
 
 # ------------------------------------------------------------------------------------------------ resampling
@@ -201,7 +209,7 @@ def test_concat(rng):
 
 @pytest.mark.parametrize("rank", [2, 3])
 def test_dense(rng, rank):
-    dense = randomize(layers_extra.Dense(6, 4))
+    dense = randomize(layers.Dense(6, 4))
     x = rng.normal(size=(3, 6) if rank == 2 else (2, 3, 6)).astype(np.float32)
     model = assert_parity(dense, x)
     assert ("Gemm" if rank == 2 else "MatMul") in op_types(model)
@@ -209,20 +217,20 @@ def test_dense(rng, rank):
 
 @pytest.mark.parametrize("dtype", [np.int32, np.int64])
 def test_embedding(rng, dtype):
-    emb = randomize(layers_extra.Embedding(10, 6))
+    emb = randomize(layers.Embedding(10, 6))
     model = assert_parity(emb, rng.integers(0, 10, (5,)).astype(dtype))
     assert op_types(model)[0] == "Gather"
 
 
 def test_reshape_latent_to_feature_map(rng):
-    net = randomize(nn.SequentialCell([layers_extra.Dense(8, 32), layers_extra.Reshape((-1, 2, 4, 4)),
+    net = randomize(nn.SequentialCell([layers.Dense(8, 32), layers.Reshape((-1, 2, 4, 4)),
                                        layers.Conv2d(2, 3, 3)]))
     assert_parity(net, rng.normal(size=(3, 8)).astype(np.float32))
 
 
 def test_reshape_refuses_zero_sizes():
     with pytest.raises(ValueError, match="positive"):
-        layers_extra.Reshape((-1, 0, 4))
+        layers.Reshape((-1, 0, 4))
 
 
 def test_arithmetic_with_tensors_and_numbers_on_either_side(rng):
