@@ -5,8 +5,8 @@ Generator weights come from either file the trainer writes:
 - a full training checkpoint (`checkpoints/step_*.ckpt`): every network and optimiser, the generator's parameters
   prefixed `G/` (the family's `networks()` key).
 Anything but an exact match (missing key, extra key, wrong shape) is refused, naming the first offending key: a
-partly loaded generator would run (and export) random weights without any other sign. Export and MindSpore
-inference both load through here.
+partly loaded generator would run (and export) random weights without any other sign. Export, MindSpore
+inference and the trainer's resume all load through here.
 """
 from __future__ import annotations
 
