@@ -1,4 +1,4 @@
-"""ONNX converters for every leaf Cell of `mindspore_impl/layers.py` (and `layers.py`), plus the few
+"""ONNX converters for every leaf Cell of `mindspore_impl/layers.py`, plus the few
 MindSpore built-in leaves a family may use directly. Composite Cells (ConvNormAct, InvertedResidual, the
 generators, SequentialCell) need nothing here: the tracer runs their own `construct`.
 

@@ -59,10 +59,10 @@ def make_session(model: onnx.ModelProto | bytes | str, threads: int = 0, spin: b
         raise ExportError(f"onnxruntime cannot load the exported graph: {str(e).strip().splitlines()[0]}") from None
 
 
-def reference_outputs(net: nn.Cell, feed: dict[str, np.ndarray], accurate: bool = True) -> list[np.ndarray]:
+def reference_outputs(net: nn.Cell, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
     """MindSpore's outputs for `feed` (inputs in the order of the dict), in PyNative mode."""
     args = [ms.Tensor(v) for v in feed.values()]
-    with _accurate_kernels() if accurate else contextlib.nullcontext():
+    with _accurate_kernels():
         out = net(*args)
     outs = out if isinstance(out, (tuple, list)) else (out,)
     return [o.asnumpy() for o in outs]

@@ -93,22 +93,18 @@ class _CompiledUpdate:
         state_update = update.state_update
         compile_ = ms.jit if use_jit else (lambda f: f)
 
-        def step(*inputs):
-            (total, comps), grads = grad_fn(*inputs)
-            if state_update is not None:  # reads the pre-step weights, as the forward pass did
-                total = ops.depend(total, state_update())
-            grads = reducer(grads)
-            optimizer(grads)
-            return total, comps
-
         def slice_grads(*inputs):
             (total, comps), grads = grad_fn(*inputs)
             return total, comps, grads
 
         def apply(grads):
-            if state_update is not None:  # the forward passes used the pre-step weights and u
+            if state_update is not None:  # after the forward pass(es), which used the pre-step weights and u
                 grads = ops.depend(grads, state_update())
             return optimizer(reducer(grads))
+
+        def step(*inputs):  # the whole batch in one graph
+            total, comps, grads = slice_grads(*inputs)
+            return ops.depend(total, apply(grads)), comps
 
         self.step = compile_(step)
         self.slice_grads = compile_(slice_grads)
