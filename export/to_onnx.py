@@ -24,8 +24,8 @@ from export.api import (DEFAULT_OPSET, DEFAULT_TOLERANCE, prepare_generator, set
                         write_model_atomic)
 from mindspore_impl.checkpoint_io import load_generator_weights  # noqa: E402
 from export.errors import ExportError  # noqa: E402
-from export.quantize import (CALIBRATION_METHODS, DEFAULT_METHOD, int8_quality, load_images,  # noqa: E402
-                             quantize_int8, split_calibration)
+from export.quantize import (CALIBRATION_METHODS, DEFAULT_METHOD, DEFAULT_PERCENTILE, int8_quality,  # noqa: E402
+                             load_images, quantize_int8, split_calibration)
 from mindspore_impl.cli import run_main  # noqa: E402
 from mindspore_impl.config import (ConfigError, add_config_args, check_keys, factory_kwargs,  # noqa: E402
                                    load_config, section)
@@ -53,6 +53,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                           "--calib image, held out of the calibration)")
     p.add_argument("--calib-size", type=int, default=256, help="square side images are cropped/resized to")
     p.add_argument("--calib-method", choices=sorted(CALIBRATION_METHODS), default=DEFAULT_METHOD)
+    p.add_argument("--calib-percentile", type=float, default=DEFAULT_PERCENTILE,
+                   help=f"with --calib-method percentile: %% of activation values inside the int8 range "
+                        f"(default {DEFAULT_PERCENTILE:g})")
     p.add_argument("--min-psnr", type=float, default=None,
                    help="refuse the int8 file when its mean PSNR vs fp32 is below this (dB)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -61,6 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--calib and --check-images only apply with --int8")
     if args.int8 and not args.calib:
         p.error("--int8 needs --calib DIR")
+    if not 50.0 < args.calib_percentile <= 100.0:
+        p.error(f"--calib-percentile must be in (50, 100], got {args.calib_percentile:g}")
     return args
 
 
@@ -121,16 +126,18 @@ def main(argv=None) -> int:
 
     int8_model = None
     if args.int8:
-        int8_model = quantize_int8(result.model, calib_images, method=args.calib_method)
+        int8_model = quantize_int8(result.model, calib_images, method=args.calib_method,
+                                   percentile=args.calib_percentile)
         quality = int8_quality(result.model, int8_model, check_images, [p.name for p in check_paths])
-        print(f"int8 ({len(calib_paths)} calibration images, {args.calib_method}; "
+        method = args.calib_method + (f" {args.calib_percentile:g}%" if args.calib_method == "percentile" else "")
+        print(f"int8 ({len(calib_paths)} calibration images, {method}; "
               f"{len(check_paths)} check image(s) at {args.calib_size}px):")
         print(quality.table())
         if args.min_psnr is not None and quality.mean < args.min_psnr:
             raise ExportError(f"int8 mean PSNR {quality.mean:.2f} dB is below --min-psnr {args.min_psnr:g}; "
                               "nothing was written")
         set_metadata(int8_model, {"precision": "int8-qdq", "int8_psnr_vs_fp32_db": f"{quality.mean:.2f}",
-                                  "int8_calibration": f"{args.calib_method}, {len(calib_paths)} images"})
+                                  "int8_calibration": f"{method}, {len(calib_paths)} images"})
 
     write_model_atomic(result.model, output)
     print(f"wrote {output}")

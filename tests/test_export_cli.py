@@ -64,14 +64,15 @@ def test_cli_exports_fp32_and_int8_from_a_training_checkpoint(tmp_path, config):
     out = tmp_path / "out" / "tiny.onnx"
 
     proc = run_cli("--config", config, "--ckpt", ckpt, "--output", out, "--int8", "--calib", calib,
-                   "--check-images", check, "--calib-size", 32, "--quiet")
+                   "--check-images", check, "--calib-size", 32, "--calib-percentile", 99.9, "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert "parity: max |onnxruntime - MindSpore|" in proc.stdout and "PSNR int8 vs fp32" in proc.stdout
     meta = {p.key: p.value for p in onnx.load(out).metadata_props}
     assert meta["style"] == "Testsuite" and meta["source_checkpoint_sha256"] == file_sha256(ckpt)
     int8 = onnx.load(out.with_name("tiny.int8.onnx"))
     assert any(n.op_type == "QuantizeLinear" for n in int8.graph.node)
-    assert {p.key: p.value for p in int8.metadata_props}["precision"] == "int8-qdq"
+    int8_meta = {p.key: p.value for p in int8.metadata_props}
+    assert int8_meta["precision"] == "int8-qdq" and int8_meta["int8_calibration"] == "percentile 99.9%, 6 images"
     assert sorted(p.name for p in out.parent.iterdir()) == ["tiny.int8.onnx", "tiny.onnx"]
 
 

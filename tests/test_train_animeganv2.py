@@ -44,6 +44,34 @@ def test_content_phase_lowers_the_content_loss_on_a_fixed_batch(tiny_data, tmp_p
     assert after < 0.8 * before, (before, after)
 
 
+def test_zero_vgg_weights_drop_the_vgg_from_the_init_and_g_steps(tiny_data, tmp_path):
+    """loss.init_con_weight=0 (and con_weight = sty_weight = 0 for the G step), as the bundled demo trains: the
+    steps are their pixel terms alone, the VGG terms reported as 0 and the VGG never called; by default the init
+    keeps the official content term."""
+    from mindspore_impl.losses import animegan as L
+
+    default = build_trainer(tiny_cfg(tiny_data, tmp_path / "a", "loss.init_color_weight=5"))
+    pixel = build_trainer(tiny_cfg(tiny_data, tmp_path / "b", "loss.init_color_weight=5", "loss.init_con_weight=0",
+                                   "loss.con_weight=0", "loss.sty_weight=0", "loss.color_weight=3",
+                                   "loss.tv_weight=2", "loss.g_adv_weight=7"))
+    batch = pixel.family.data.batch(0, 0, 2)
+    photo, gray = ms.Tensor(batch["photo"]), ms.Tensor(batch["anime_gray"])
+    family = pixel.family
+    family.generator.set_train(False)
+    family.vgg.construct = None  # any VGG call now raises
+    total, (con, col) = family.init_loss(photo)
+    fake = family.generator(photo)
+    assert float(con.asnumpy()) == 0.0
+    np.testing.assert_allclose(float(total.asnumpy()), 5 * float(L.color_loss(photo, fake).asnumpy()), rtol=1e-6)
+    total, (adv, con, sty, col, tv) = family.g_loss(photo, gray)
+    assert float(con.asnumpy()) == 0.0 and float(sty.asnumpy()) == 0.0
+    expected = (7 * L.lsgan_g_loss(family.discriminator(fake)) + 3 * L.color_loss(photo, fake)
+                + 2 * L.tv_loss(fake))
+    np.testing.assert_allclose(float(total.asnumpy()), float(expected.asnumpy()), rtol=1e-5)
+    _, (con_default, _) = default.family.init_loss(photo)
+    assert float(con_default.asnumpy()) > 0
+
+
 def _params(path):
     return {k: v.asnumpy() for k, v in ms.load_checkpoint(str(path)).items()}
 
