@@ -1,9 +1,10 @@
 """Rebuild the bundled demo model `runtime/assets/demo_animeganv2.onnx` from nothing, with one command:
 
-    python export/build_demo_model.py            # ~30-60 min on 2 CPU cores
+    python export/build_demo_model.py            # ~25 min on 2 CPU cores
 
 1. the "demo" cartoon-style dataset from scikit-image photos (datasets/demo_style.py, 128 px crops);
-2. a fixed random-weight VGG19 for the perceptual losses (seed 0: no real VGG weights can be downloaded here);
+2. a fixed random-weight VGG19 (seed 0: no real VGG weights can be downloaded here). The family loads it, but the
+   demo config gives the VGG terms weight 0, so it is never run;
 3. training with the shared trainer on configs/animeganv2/demo.yaml (half-width AnimeGANv2, 64 px);
 4. export through export/ (parity-checked against MindSpore) to runtime/assets/demo_animeganv2.onnx.
 Steps whose output already exists are skipped (`--force` redoes them), and training resumes if interrupted.
