@@ -1,6 +1,6 @@
 """Rebuild the bundled demo model `runtime/assets/demo_animeganv2.onnx` from nothing, with one command:
 
-    python export/build_demo_model.py            # ~25 min on 2 CPU cores
+    python export/build_demo_model.py            # ~17 min on 2 CPU cores
 
 1. the "demo" cartoon-style dataset from scikit-image photos (datasets/demo_style.py, 128 px crops);
 2. a fixed random-weight VGG19 (seed 0: no real VGG weights can be downloaded here). The family loads it, but the
