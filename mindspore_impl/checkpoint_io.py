@@ -32,7 +32,7 @@ def save_checkpoint_atomic(obj, path, make_parents: bool = True) -> Path:
     return path
 
 
-GENERATOR_PREFIX = "G/"
+GENERATOR_PREFIX = "G"  # the family's networks() key for the generator
 
 
 def file_sha256(path: str | Path) -> str:
@@ -58,11 +58,15 @@ def read_checkpoint(path: str | Path) -> dict:
     return params
 
 
+def params_under(params: dict, prefix: str) -> dict:
+    """The entries of a training checkpoint saved under `prefix` (`G/block_a.0.conv.weight`), prefix removed."""
+    head = prefix + "/"
+    return {k[len(head):]: v for k, v in params.items() if k.startswith(head)}
+
+
 def generator_params(params: dict) -> dict:
     """The generator's parameters: a training checkpoint's `G/...` entries (prefix removed), else all."""
-    if any(k.startswith(GENERATOR_PREFIX) for k in params):
-        return {k[len(GENERATOR_PREFIX):]: v for k, v in params.items() if k.startswith(GENERATOR_PREFIX)}
-    return dict(params)
+    return params_under(params, GENERATOR_PREFIX) or dict(params)
 
 
 def load_exact(net: nn.Cell, params: dict, where: str) -> None:

@@ -24,7 +24,6 @@ import numpy as np  # noqa: E402
 from mindspore_impl.cli import run_main  # noqa: E402
 
 
-
 class InferError(Exception):
     """Inference cannot run (bad checkpoint or arguments, nothing readable); the message names the cause."""
 

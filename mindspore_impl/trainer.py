@@ -21,7 +21,8 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from mindspore_impl import distributed
-from mindspore_impl.checkpoint_io import CheckpointError, load_exact, read_checkpoint, save_checkpoint_atomic
+from mindspore_impl.checkpoint_io import (CheckpointError, load_exact, params_under, read_checkpoint,
+                                          save_checkpoint_atomic)
 from mindspore_impl.config import atomic_write_text, save_resolved
 
 
@@ -217,8 +218,8 @@ class Trainer:
                 raise TrainingError(f"{meta.name} (the loop position saved beside {path.name}) is missing")
             state = {k: int(v) for k, v in json.loads(meta.read_text()).items()}
             for prefix, cell in self._components().items():
-                own = {k[len(prefix) + 1:]: v for k, v in params.items() if k.startswith(prefix + "/")}
-                load_exact(cell, own, f"checkpoint {path.name} does not match this config ({prefix})")
+                load_exact(cell, params_under(params, prefix),
+                           f"checkpoint {path.name} does not match this config ({prefix})")
         except CheckpointError as e:
             raise TrainingError(str(e)) from None
         self.state = state
