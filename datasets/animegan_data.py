@@ -5,6 +5,9 @@ Layout (as in TachibanaYoshino/AnimeGANv2 `dataset/`):
     ROOT/train_photo/        real photos (content domain)
     ROOT/<style>/style/      anime frames (target domain)
     ROOT/<style>/smooth/     the same frames, edge-smoothed (python datasets/edge_smooth.py --dataset ROOT/<style>)
+    ROOT/<style>/paired/     optional, not official: each train photo rendered in the style, same file name. It
+                             exists only for styles made from photos by a filter (the demo style); `paired=True`
+                             loads it and batches gain `photo_styled`
     ROOT/val/, ROOT/test/    photos for samples / evaluation (optional here)
 
 Batches are a pure function of (seed, epoch, step, shard): nothing is consumed from a stateful iterator, so
@@ -22,6 +25,7 @@ from tqdm import tqdm
 from datasets.image_io import ImageReadError, list_images, normalize_size, read_rgb
 
 PHOTO_DIR, STYLE_DIR, SMOOTH_DIR, VAL_DIR, TEST_DIR = "train_photo", "style", "smooth", "val", "test"
+PAIRED_DIR = "paired"
 # Stream ids mixed into the seed so photo and style orders are independent permutations.
 _STYLE_STREAM = 1
 
@@ -61,11 +65,11 @@ class AnimeGANData:
 
     `problems` lists one line per skipped (unreadable) file; `report` is an optional callable that receives
     each of them as they are found (e.g. `print` to stderr). Raises DatasetError when a folder is missing or
-    nothing usable is left.
+    nothing usable is left. With `paired=True` every kept photo must have its rendering in ROOT/<style>/paired/.
     """
 
     def __init__(self, root, style: str, image_size, seed: int = 0, shard_id: int = 0, num_shards: int = 1,
-                 report=None):
+                 report=None, paired: bool = False):
         self.root = Path(root)
         self.style = str(style)
         try:
@@ -93,8 +97,9 @@ class AnimeGANData:
             raise DatasetError(f"{smooth_dir}: no such folder; create it with "
                                f"`python datasets/edge_smooth.py --dataset {self.root / self.style}`")
 
-        _, self.photos, problems = load_folder(photo_dir, self.image_size, "photos")
+        photo_paths, self.photos, problems = load_folder(photo_dir, self.image_size, "photos")
         self._note(problems)
+        self.photo_styled = self._load_paired(photo_paths, self.root / self.style / PAIRED_DIR) if paired else None
         self.style_names, self.anime, self.anime_gray, self.smooth_gray = self._load_style_pairs(
             style_dir, smooth_dir)
         if len(self.photos) == 0:
@@ -107,6 +112,23 @@ class AnimeGANData:
         if self._report is not None:
             for line in problems:
                 self._report(line)
+
+    def _load_paired(self, photo_paths: list[Path], paired_dir: Path) -> np.ndarray:
+        """Each photo's rendering in the style, row-aligned with self.photos. A missing one is an error, not a
+        skip: dropping photos would silently change what the unpaired phases train on."""
+        if not paired_dir.is_dir():
+            raise DatasetError(f"{paired_dir}: no such folder (paired=True needs each train photo rendered in the "
+                               f"style under the same file name)")
+        styled, missing = [], []
+        for path in photo_paths:
+            try:
+                styled.append(read_rgb(paired_dir / path.name, self.image_size))
+            except ImageReadError as exc:
+                missing.append(str(exc))
+        if missing:
+            raise DatasetError(f"{paired_dir}: {len(missing)} of {len(photo_paths)} train photos have no readable "
+                               f"rendering (first: {missing[0]})")
+        return np.stack(styled) if styled else np.zeros_like(self.photos)
 
     def _load_style_pairs(self, style_dir: Path, smooth_dir: Path):
         """Load style images paired by file name with their smoothed versions; unpaired ones are skipped."""
@@ -162,17 +184,21 @@ class AnimeGANData:
     def batch(self, epoch: int, step: int, batch_size: int) -> dict:
         """This shard's batch for (epoch, step): dict of float32 NCHW arrays in [-1, 1].
 
-        Keys: `photo`, `anime`, `anime_gray` and `smooth_gray` (grey replicated to 3 channels).
+        Keys: `photo`, `anime`, `anime_gray` and `smooth_gray` (grey replicated to 3 channels), and
+        `photo_styled` (the photos' own renderings) when the data was loaded with paired=True.
         """
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise DatasetError(f"batch_size must be a positive int, got {batch_size!r}")
         photo_idx, style_idx = self._global_indices(int(epoch), int(step), int(batch_size))
-        return {
+        batch = {
             "photo": to_model_input(self.photos[photo_idx]),
             "anime": to_model_input(self.anime[style_idx]),
             "anime_gray": to_model_input(self.anime_gray[style_idx]),
             "smooth_gray": to_model_input(self.smooth_gray[style_idx]),
         }
+        if self.photo_styled is not None:
+            batch["photo_styled"] = to_model_input(self.photo_styled[photo_idx])
+        return batch
 
     def sample_photos(self, count: int, split: str = VAL_DIR) -> np.ndarray:
         """The first `count` readable photos of ROOT/<split>/ (val by default), float32 NCHW in [-1, 1].

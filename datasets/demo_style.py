@@ -5,8 +5,12 @@ edge-preserving smoothing -> colour quantisation -> saturation boost -> dark, th
 That is a clearly different, learnable style (flat colour regions with black outlines), which is all a demo
 training run needs to show that the pipeline works end to end.
 
+Because the style is a filter of photos, each training photo also has its own rendering (ROOT/demo/paired/, same
+file name): real anime datasets have no such pairs; the bundled demo model's init phase learns from them
+(loss.init_target: paired, see configs/animeganv2/demo.yaml).
+
 CLI:  python datasets/demo_style.py --output ROOT [--size 256] [--count 240] [--preview grid.png]
-writes ROOT/train_photo, ROOT/demo/style, ROOT/demo/smooth, ROOT/val, ROOT/test.
+writes ROOT/train_photo, ROOT/demo/style, ROOT/demo/smooth, ROOT/demo/paired, ROOT/val, ROOT/test.
 """
 from __future__ import annotations
 
@@ -106,8 +110,9 @@ def build_demo_dataset(output, size: int = 256, count: int = 240, style_count: i
                        eval_count: int = 8, seed: int = 0, progress: bool = True) -> dict:
     """Write the demo dataset under `output`; returns {folder name: number of images written}.
 
-    `count` training photos, `style_count` (default count // 2) cartoon style images with their smoothed
-    versions, `eval_count` photos each in val/ and test/. All crops come from one seeded generator.
+    `count` training photos with their cartoon renderings (paired/), `style_count` (default count // 2) cartoon
+    style images with their smoothed versions, `eval_count` photos each in val/ and test/. All crops come from one
+    seeded generator; the style images are other crops than the training photos.
     """
     if size < 16 or count < 1 or eval_count < 0 or (style_count is not None and style_count < 1):
         raise DemoDataError(f"need size >= 16, count >= 1, style_count >= 1, eval_count >= 0 "
@@ -115,7 +120,8 @@ def build_demo_dataset(output, size: int = 256, count: int = 240, style_count: i
     style_count = max(count // 2, 1) if style_count is None else style_count
     root = Path(output)
     dirs = {"train_photo": root / "train_photo", "style": root / STYLE_NAME / "style",
-            "smooth": root / STYLE_NAME / "smooth", "val": root / "val", "test": root / "test"}
+            "smooth": root / STYLE_NAME / "smooth", "paired": root / STYLE_NAME / "paired",
+            "val": root / "val", "test": root / "test"}
     try:
         for d in dirs.values():
             d.mkdir(parents=True, exist_ok=True)
@@ -139,6 +145,9 @@ def build_demo_dataset(output, size: int = 256, count: int = 240, style_count: i
         else:
             write_image_atomic(dirs[kind] / name, crop)
             counts[kind] += 1
+            if kind == "train_photo":
+                write_image_atomic(dirs["paired"] / name, cartoonize(crop))
+                counts["paired"] += 1
     return counts
 
 

@@ -1,11 +1,13 @@
 """Rebuild the bundled demo model `runtime/assets/demo_animeganv2.onnx` from nothing, with one command:
 
-    python export/build_demo_model.py            # ~17 min on 2 CPU cores
+    python export/build_demo_model.py            # ~12 min on 2 CPU cores
 
-1. the "demo" cartoon-style dataset from scikit-image photos (datasets/demo_style.py, 128 px crops);
+1. the "demo" cartoon-style dataset from scikit-image photos (datasets/demo_style.py, 128 px crops), with each
+   training photo's own rendering in demo/paired/;
 2. a fixed random-weight VGG19 (seed 0: no real VGG weights can be downloaded here). The family loads it, but the
    demo config gives the VGG terms weight 0, so it is never run;
-3. training with the shared trainer on configs/animeganv2/demo.yaml (half-width AnimeGANv2, 64 px);
+3. training with the shared trainer on configs/animeganv2/demo.yaml (half-width AnimeGANv2, 64 px, the init phase
+   fitted to the paired renderings; the config says why);
 4. export through export/ (parity-checked against MindSpore) to runtime/assets/demo_animeganv2.onnx.
 Steps whose output already exists are skipped (`--force` redoes them), and training resumes if interrupted.
 """
@@ -16,6 +18,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs/animeganv2/demo.yaml"
@@ -42,12 +46,19 @@ def main():
     run_dir = ROOT / cfg["train"]["run_dir"]
     if args.force:
         shutil.rmtree(run_dir, ignore_errors=True)
-    if args.force or not (data_root / "train_photo").is_dir():
+    style = cfg["data"]["style"]
+    folders = ("train_photo", f"{style}/style", f"{style}/smooth", f"{style}/paired")
+    if args.force or not all((data_root / f).is_dir() for f in folders):
         run(sys.executable, "datasets/demo_style.py", "--output", data_root, "--size", "128")
     if args.force or not vgg.is_file():
         from mindspore_impl.models.vgg19 import random_vgg19_checkpoint
 
         random_vgg19_checkpoint(vgg, seed=0)
+    saved = run_dir / "config.yaml"
+    if not args.force and saved.is_file() and yaml.safe_load(saved.read_text()) != cfg:
+        # resuming (or re-exporting) a run made with other settings would bundle the wrong model
+        sys.exit(f"error: {run_dir} holds a run with other settings than {CONFIG.name}; "
+                 f"move it away or pass --force")
     train = [sys.executable, "mindspore_impl/train.py", "--config", CONFIG]
     if (run_dir / "checkpoints/latest.json").is_file() and not args.force:
         train.append("--resume")  # finishes an interrupted run; a finished run stops at once

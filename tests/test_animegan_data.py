@@ -1,5 +1,6 @@
 """Image I/O, the AnimeGAN data pipeline (layout, random access, sharding) and the demo dataset builder."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -131,6 +132,28 @@ def test_batch_contents_and_ranges(tmp_path):
     np.testing.assert_allclose(b["smooth_gray"], -b["anime_gray"], atol=2 / 127.5 + 1e-6)
 
 
+def test_paired_renderings_are_served_beside_their_photos(tmp_path):
+    """paired=True: `photo_styled` holds, row for row, the rendering saved under the photo's own file name (here
+    the inverted photo); the other keys are unchanged. Without the folder, or with one rendering missing, it stops."""
+    root = make_dataset(tmp_path / "ds", n_photos=6)
+    (root / "Toy" / "paired").mkdir()
+    for path in list_images(root / "train_photo"):
+        write_image_atomic(root / "Toy" / "paired" / path.name, 255 - read_rgb(path))
+    plain, paired = AnimeGANData(root, "Toy", 16, seed=2), AnimeGANData(root, "Toy", 16, seed=2, paired=True)
+    b, p = plain.batch(1, 0, 3), paired.batch(1, 0, 3)
+    assert set(p) == set(b) | {"photo_styled"}
+    for key in b:
+        np.testing.assert_array_equal(p[key], b[key])
+    np.testing.assert_allclose(p["photo_styled"], -p["photo"], atol=2 / 127.5 + 1e-6)
+    (root / "Toy" / "paired" / "p03.png").unlink()
+    with pytest.raises(DatasetError, match=r"1 of 6 train photos have no readable rendering .*p03\.png"):
+        AnimeGANData(root, "Toy", 16, paired=True)
+    AnimeGANData(root, "Toy", 16)  # unpaired use does not need the folder
+    shutil.rmtree(root / "Toy" / "paired")
+    with pytest.raises(DatasetError, match="paired: no such folder"):
+        AnimeGANData(root, "Toy", 16, paired=True)
+
+
 def test_epoch_is_a_permutation_and_deterministic(tmp_path):
     root = make_dataset(tmp_path / "ds", n_photos=9)
     data = AnimeGANData(root, "Toy", 8, seed=1)
@@ -234,9 +257,13 @@ def test_cartoonize_flattens_colours():
 
 def test_demo_dataset_loads(tmp_path):
     counts = build_demo_dataset(tmp_path / "demo", size=32, count=6, style_count=3, eval_count=1, progress=False)
-    assert counts == {"train_photo": 6, "style": 3, "smooth": 3, "val": 1, "test": 1}
+    assert counts == {"train_photo": 6, "style": 3, "smooth": 3, "paired": 6, "val": 1, "test": 1}
     data = AnimeGANData(tmp_path / "demo", "demo", 32)
     assert (data.num_photos, data.num_style) == (6, 3) and not data.problems
+    # each training photo's paired rendering is the cartoon filter of that very photo
+    for name in ("0000.png", "0005.png"):
+        np.testing.assert_array_equal(read_rgb(tmp_path / "demo/demo/paired" / name),
+                                      cartoonize(read_rgb(tmp_path / "demo/train_photo" / name)))
     again = tmp_path / "again"
     build_demo_dataset(again, size=32, count=6, style_count=3, eval_count=1, progress=False)
     for sub in ("train_photo/0003.png", "demo/style/0001.png", "demo/smooth/0002.png"):

@@ -76,20 +76,24 @@ def dark_fraction(rgb: np.ndarray) -> float:
 
 
 def test_demo_model_moves_images_toward_the_demo_style():
-    """Flatter colour than the input photos, as the demo style has, with the picture kept (not equality with any
-    fixed output; blur alone does not flatten colours, see above). The bundled model does NOT draw the style's line
-    art: its edges are softer than the photos' (edge ratio 0.64 on these photos), so edges are reported, not
-    asserted; see the README."""
+    """Flatter colour, stronger edges and more near-black line art than the input photos, as the demo style has,
+    with the picture kept; not equality with any fixed output. Measured on the bundled model (README): colour ratio
+    0.60, edge ratio 1.19 (1.07-1.57 per photo), near-black share 0.22 -> 0.46, luma correlation 0.86-0.90.
+    The previous bundled model (smooth, no line art) fails it: edge ratio 0.64."""
     assert DEMO_MODEL.is_file(), "runtime/assets/demo_animeganv2.onnx is missing (python export/build_demo_model.py)"
     stylizer = Stylizer(Generator(DEMO_MODEL))
     inputs = [photo(192, 256, name) for name in PHOTOS]
     outputs = stylizer.stylize_batch(inputs)
-    colours, _ = toward_style(inputs, outputs)
+    colours, edges = toward_style(inputs, outputs)
     assert colours < 0.8, f"colour ratio {colours:.2f}: no flatter colour than the photos"
+    assert edges > 1.05, f"edge ratio {edges:.2f}: no stronger edges than the photos"
+    dark_in, dark_out = (np.mean([dark_fraction(a) for a in images]) for images in (inputs, outputs))
+    assert dark_out > 1.5 * dark_in, f"near-black share {dark_in:.2f} -> {dark_out:.2f}: no dark line art"
     for name, x, y in zip(PHOTOS, inputs, outputs):
         assert colours_covering(y) < colours_covering(x), name
+        assert edge_strength(y) > edge_strength(x), name
         luma = [cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float64).ravel() for a in (x, y)]
-        assert np.corrcoef(*luma)[0, 1] > 0.9, f"{name}: the picture is lost"
+        assert np.corrcoef(*luma)[0, 1] > 0.8, f"{name}: the picture is lost"
 
 
 def test_the_line_art_measures_recognise_the_demo_style_and_reject_blur():

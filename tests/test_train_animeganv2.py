@@ -59,17 +59,46 @@ def test_zero_vgg_weights_drop_the_vgg_from_the_init_and_g_steps(tiny_data, tmp_
     family = pixel.family
     family.generator.set_train(False)
     family.vgg.construct = None  # any VGG call now raises
-    total, (con, col) = family.init_loss(photo)
+    total, (con, col, l1) = family.init_loss(photo)
     fake = family.generator(photo)
-    assert float(con.asnumpy()) == 0.0
+    assert float(con.asnumpy()) == 0.0 and float(l1.asnumpy()) > 0  # logged; its weight (default 0) keeps it out
     np.testing.assert_allclose(float(total.asnumpy()), 5 * float(L.color_loss(photo, fake).asnumpy()), rtol=1e-6)
     total, (adv, con, sty, col, tv) = family.g_loss(photo, gray)
     assert float(con.asnumpy()) == 0.0 and float(sty.asnumpy()) == 0.0
     expected = (7 * L.lsgan_g_loss(family.discriminator(fake)) + 3 * L.color_loss(photo, fake)
                 + 2 * L.tv_loss(fake))
     np.testing.assert_allclose(float(total.asnumpy()), float(expected.asnumpy()), rtol=1e-5)
-    _, (con_default, _) = default.family.init_loss(photo)
+    _, (con_default, _, _) = default.family.init_loss(photo)
     assert float(con_default.asnumpy()) > 0
+
+
+def test_paired_init_reconstructs_each_photos_own_rendering(tiny_data, tmp_path):
+    """loss.init_target=paired (the bundled demo): the init step compares G(photo) with the photo's rendering in the
+    style (`photo_styled`), in its colour, RGB L1 and content terms; the GAN phase's inputs are unchanged. A name
+    outside {photo, paired} is a config error."""
+    from mindspore_impl.config import ConfigError
+    from mindspore_impl.losses import animegan as L
+
+    trainer = build_trainer(tiny_cfg(tiny_data, tmp_path / "p", "loss.init_target=paired", "loss.init_color_weight=5",
+                                     "loss.init_con_weight=2", "loss.init_l1_weight=3"))
+    family = trainer.family
+    init, gan = family.phases()
+    assert init.updates[0].inputs == ("photo", "photo_styled")
+    assert [u.inputs for u in gan.updates] == [u.inputs for u in build_trainer(
+        tiny_cfg(tiny_data, tmp_path / "q")).family.phases()[1].updates]
+    batch = family.data.batch(0, 0, 2)
+    photo, styled = ms.Tensor(batch["photo"]), ms.Tensor(batch["photo_styled"])
+    assert not np.allclose(batch["photo"], batch["photo_styled"], atol=0.1)
+    family.generator.set_train(False)
+    total, (con, col, l1) = init.updates[0].loss_fn(photo, styled)
+    fake = family.generator(photo)
+    np.testing.assert_allclose(float(col.asnumpy()), float(L.color_loss(styled, fake).asnumpy()), rtol=1e-6)
+    np.testing.assert_allclose(float(l1.asnumpy()), np.abs(batch["photo_styled"] - fake.asnumpy()).mean(), rtol=1e-5)
+    np.testing.assert_allclose(float(con.asnumpy()),
+                               float(L.content_loss(family.vgg(styled), family.vgg(fake)).asnumpy()), rtol=1e-5)
+    np.testing.assert_allclose(float(total.asnumpy()), float((2 * con + 5 * col + 3 * l1).asnumpy()), rtol=1e-6)
+    with pytest.raises(ConfigError, match="init_target must be one of"):
+        build_trainer(tiny_cfg(tiny_data, tmp_path / "r", "loss.init_target=style"))
 
 
 def _params(path):

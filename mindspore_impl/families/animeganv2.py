@@ -1,7 +1,8 @@
 """AnimeGANv2 training family: networks, the official losses and the two-phase schedule.
 
 Phase "init": content loss only (VGG conv4_4 L1), its own Adam(init_lr), discriminator untouched (a colour term
-can be added and the content term dropped: loss.init_color_weight, loss.init_con_weight).
+can be added and the content term dropped: loss.init_color_weight, loss.init_con_weight; and for styles made from
+photos by a filter, the target can be each photo's own rendering: loss.init_target).
 Phase "gan": per batch one D update then one G update, as the official `train.py` (training_rate 1).
 """
 from __future__ import annotations
@@ -19,6 +20,10 @@ from mindspore_impl.layers import SpectralNormUpdate
 from mindspore_impl.losses import animegan as L
 from mindspore_impl.registry import FAMILIES, build_network
 from mindspore_impl.trainer import Phase, Update
+
+
+# loss.init_target -> (init loss method, its batch inputs)
+INIT_TARGETS = {"photo": ("init_loss", ("photo",)), "paired": ("init_paired_loss", ("photo", "photo_styled"))}
 
 
 @dataclass
@@ -43,6 +48,18 @@ class AnimeGANLoss:
     # (2.3x cheaper at 64 px, half width), as con_weight = sty_weight = 0 does from the G step: with random VGG19
     # weights (the bundled demo) their gradients are texture noise, not content.
     init_con_weight: float | None = None
+    # What the init phase reconstructs: "photo" (official: G(photo) ~ photo) or "paired" (G(photo) ~ that photo's
+    # rendering in the style, ROOT/<style>/paired/). Pairs exist only for a style made from photos by a filter, as
+    # the demo style is; there the init phase learns the style supervised, and the GAN phase is unchanged.
+    init_target: str = "photo"
+    # Not in the official code: L1 in RGB against the init target. The colour loss's chroma terms are Huber
+    # (0.5 d^2 for small d), so a 0.1 hue error gets a tenth of the gradient a 0.1 brightness error gets, and short
+    # runs end up sepia; L1 fits hue as fast as brightness (the bundled demo: 900 steps).
+    init_l1_weight: float = 0.0
+
+    def __post_init__(self):
+        if self.init_target not in INIT_TARGETS:
+            raise ValueError(f"init_target must be one of {sorted(INIT_TARGETS)}, got '{self.init_target}'")
 
 
 @dataclass
@@ -85,7 +102,8 @@ class AnimeGANv2Family(Family):
         try:
             self.data = AnimeGANData(self.data_cfg.root, self.data_cfg.style, self.data_cfg.image_size, seed=seed,
                                      shard_id=ctx.rank, num_shards=ctx.world,
-                                     report=lambda line: print(f"warning: {line}", file=sys.stderr))
+                                     report=lambda line: print(f"warning: {line}", file=sys.stderr),
+                                     paired=self.loss_cfg.init_target == "paired")
         except DatasetError as e:
             raise ConfigError(f"data: {e}") from None
         self._samples = self.data.sample_photos(self.data_cfg.sample_count)
@@ -112,9 +130,10 @@ class AnimeGANv2Family(Family):
 
     def phases(self):
         o = self.optim_cfg
+        init_method, init_inputs = INIT_TARGETS[self.loss_cfg.init_target]
         return [
-            Phase("init", o.init_epochs, [Update("init", self.init_loss, self.opt_init, ("photo",),
-                                                 ("content", "color"))]),
+            Phase("init", o.init_epochs, [Update("init", getattr(self, init_method), self.opt_init, init_inputs,
+                                                 ("content", "color", "l1"))]),
             Phase("gan", o.epochs - o.init_epochs, [
                 Update("D", self.d_loss, self.opt_d, ("photo", "anime", "anime_gray", "smooth_gray"),
                        ("real", "fake", "gray", "smooth"), state_update=self.sn_update),
@@ -132,14 +151,23 @@ class AnimeGANv2Family(Family):
 
     # ---------------------------------------------------------------- losses (traced by ms.jit)
     def init_loss(self, photo):
+        return self._reconstruction_loss(photo, photo)
+
+    def init_paired_loss(self, photo, photo_styled):
+        return self._reconstruction_loss(photo, photo_styled)
+
+    def _reconstruction_loss(self, photo, target):
+        """Init-phase loss of G(photo) against `target` (the photo itself, officially)."""
         c = self.loss_cfg
         con_weight = c.con_weight if c.init_con_weight is None else c.init_con_weight
         fake = self.generator(photo)
-        col = L.color_loss(photo, fake)
+        col = L.color_loss(target, fake)
+        l1 = L.l1_loss(target, fake)
+        pixel = c.init_color_weight * col + c.init_l1_weight * l1
         if con_weight == 0:  # a config constant, so the traced graph simply has no VGG in it
-            return c.init_color_weight * col, ops.stack([ops.zeros_like(col), col])
-        con = L.content_loss(self.vgg(photo), self.vgg(fake))
-        return con_weight * con + c.init_color_weight * col, ops.stack([con, col])
+            return pixel, ops.stack([ops.zeros_like(col), col, l1])
+        con = L.content_loss(self.vgg(target), self.vgg(fake))
+        return con_weight * con + pixel, ops.stack([con, col, l1])
 
     def d_loss(self, photo, anime, anime_gray, smooth_gray):
         c = self.loss_cfg
