@@ -53,8 +53,8 @@ class AnimeGANLoss:
     # the demo style is; there the init phase learns the style supervised, and the GAN phase is unchanged.
     init_target: str = "photo"
     # Not in the official code: L1 in RGB against the init target. The colour loss's chroma terms are Huber
-    # (0.5 d^2 for small d), so a 0.1 hue error gets a tenth of the gradient a 0.1 brightness error gets, and short
-    # runs end up sepia; L1 fits hue as fast as brightness (the bundled demo: 900 steps).
+    # (0.5 d^2 for small d), so a 0.1 hue error gets a tenth of the gradient a 0.1 brightness error gets; without
+    # this term the bundled demo's 900-step init came out sepia. L1 fits hue as fast as brightness.
     init_l1_weight: float = 0.0
 
     def __post_init__(self):
