@@ -19,8 +19,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs/animeganv2/demo.yaml"
 OUTPUT = ROOT / "runtime/assets/demo_animeganv2.onnx"
@@ -38,7 +36,7 @@ def main():
     args = p.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from mindspore_impl.config import load_config
+    from mindspore_impl.config import load_config, parse_yaml
 
     cfg = load_config(CONFIG)
     data_root = ROOT / cfg["data"]["root"]
@@ -55,7 +53,7 @@ def main():
 
         random_vgg19_checkpoint(vgg, seed=0)
     saved = run_dir / "config.yaml"
-    if not args.force and saved.is_file() and yaml.safe_load(saved.read_text()) != cfg:
+    if not args.force and saved.is_file() and parse_yaml(saved.read_text()) != cfg:
         # resuming (or re-exporting) a run made with other settings would bundle the wrong model
         sys.exit(f"error: {run_dir} holds a run with other settings than {CONFIG.name}; "
                  f"move it away or pass --force")
