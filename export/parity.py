@@ -112,11 +112,3 @@ def check_parity(net: nn.Cell, model: onnx.ModelProto, feeds: Sequence[dict[str,
         raise ParityError(f"onnxruntime differs from MindSpore by {report.max_abs_diff:.3g} (> tolerance "
                           f"{tolerance:g}) at {worst[0]}; nothing was written")
     return report
-
-
-def image_feeds(input_name: str, sizes: Sequence[tuple[int, int]], batches: Sequence[int], channels: int = 3,
-                seed: int = 0, low: float = -1.0, high: float = 1.0) -> list[dict[str, np.ndarray]]:
-    """Uniform random NCHW float32 inputs: every (height, width) × every batch size."""
-    rng = np.random.default_rng(seed)
-    return [{input_name: rng.uniform(low, high, (n, channels, h, w)).astype(np.float32)}
-            for h, w in sizes for n in batches]

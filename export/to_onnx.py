@@ -6,11 +6,14 @@
     python export/to_onnx.py ... --int8 --calib photos/ [--check-images other_photos/]
                                                              # also writes <output stem>.int8.onnx
 
---ckpt takes the plain generator checkpoint the trainer writes (RUN_DIR/generator.ckpt) or a full training
-checkpoint (RUN_DIR/checkpoints/step_*.ckpt, generator parameters prefixed `G/`). The graph is checked with
-onnx.checker and shape inference, then onnxruntime is compared with MindSpore on random inputs at two sizes,
-batch 1 and 4; above --tolerance the export is refused and no file is left behind. Errors: one `error:` line on
-stderr, exit status 2.
+--ckpt takes a plain checkpoint the trainer writes (RUN_DIR/generator.ckpt for the family's default network,
+RUN_DIR/<NAME>.ckpt for the others) or a full training checkpoint (RUN_DIR/checkpoints/step_*.ckpt, each network's
+parameters prefixed by its name, e.g. `G_ema/`). --network NAME picks one of the networks the config's family
+exports (StyleGAN2: G_ema by default, or G; CycleGAN: G_A or G_B); a checkpoint that holds another network is
+refused, naming the networks it holds. The graph is checked with onnx.checker and shape inference, then
+onnxruntime is compared with MindSpore on random inputs drawn from the network's ports (images at two sizes,
+latents, tags) at batch 1 and 4; above --tolerance the export is refused and no file is left behind. Errors: one
+`error:` line on stderr, exit status 2.
 """
 from __future__ import annotations
 
@@ -20,17 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python export/to_onnx.py` from the root
 
-from export.api import (DEFAULT_OPSET, DEFAULT_TOLERANCE, prepare_generator, set_metadata,  # noqa: E402
-                        write_model_atomic)
-from mindspore_impl.checkpoint_io import load_generator_weights  # noqa: E402
+from export.api import (DEFAULT_OPSET, DEFAULT_TOLERANCE, interface_of, prepare_generator,  # noqa: E402
+                        set_metadata, write_model_atomic)
 from export.errors import ExportError  # noqa: E402
 from export.quantize import (CALIBRATION_METHODS, DEFAULT_METHOD, DEFAULT_PERCENTILE, int8_quality,  # noqa: E402
                              load_images, quantize_int8, split_calibration)
 from mindspore_impl.cli import run_main  # noqa: E402
-from mindspore_impl.config import (ConfigError, add_config_args, check_keys, factory_kwargs,  # noqa: E402
-                                   load_config, section)
-import mindspore_impl.models  # noqa: E402,F401  (registers every family's network factories)
-from mindspore_impl.registry import MODELS  # noqa: E402
+from mindspore_impl.config import add_config_args, check_keys, load_config, section  # noqa: E402
+from mindspore_impl.families.base import load_exported  # noqa: E402
 
 EXPORT_KEYS = ("style",)  # the config's optional `export:` section
 
@@ -38,7 +38,10 @@ EXPORT_KEYS = ("style",)  # the config's optional `export:` section
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(p)
-    p.add_argument("--ckpt", required=True, help="generator.ckpt, or a training checkpoint (G/ prefixed)")
+    p.add_argument("--ckpt", required=True, help="generator.ckpt, RUN_DIR/<NAME>.ckpt, or a training checkpoint")
+    p.add_argument("--network", default=None, metavar="NAME",
+                   help="which of the family's networks to export (default: the checkpoint's own, else the "
+                        "family's default, e.g. G_ema for StyleGAN2)")
     p.add_argument("--output", required=True, help="the .onnx file to write")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (17 or later; default 17)")
     p.add_argument("--tolerance", type=float, default=None,
@@ -81,18 +84,6 @@ def _check_paths(args) -> tuple[Path, Path | None]:
     return output, int8_output
 
 
-def build_generator(cfg: dict):
-    """The network of the config's `generator:` section (keys checked against its factory)."""
-    gen = section(cfg, "generator")
-    if "name" not in gen:
-        raise ConfigError("config section 'generator' needs a 'name'")
-    kwargs = factory_kwargs(gen, MODELS.get(gen["name"]), "generator")
-    try:
-        return MODELS.build(gen["name"], **kwargs)
-    except (TypeError, ValueError) as e:  # a factory refusing a value, e.g. an unknown upsample mode
-        raise ConfigError(f"generator: {e}") from None
-
-
 def resolve_style(cfg: dict, config_path: str) -> str:
     """`export.style`, else `data.style`, else the config file's stem."""
     style = section(cfg, "export").get("style") or section(cfg, "data").get("style")
@@ -104,13 +95,16 @@ def main(argv=None) -> int:
     output, int8_output = _check_paths(args)
     cfg = load_config(args.config, args.overrides)
     check_keys(section(cfg, "export"), EXPORT_KEYS, "export")
-    net = build_generator(cfg)
-    sha256 = load_generator_weights(net, args.ckpt)
+    loaded = load_exported(cfg, args.ckpt, args.network)
+    net = loaded.net
+    spec = interface_of(net, task=loaded.export.task)
     progress = not args.quiet
 
     calib_paths = check_paths = None
     if args.int8:  # read the images before the slow part, so a bad folder fails at once
-        multiple = getattr(type(net), "size_multiple", 1)
+        if not spec.inputs_of("image"):
+            raise ExportError(f"--int8 calibrates on images; network {loaded.name} takes no image input")
+        multiple = spec.size_multiple
         if args.calib_size < 1 or args.calib_size % multiple:
             raise ExportError(f"--calib-size {args.calib_size} must be a positive multiple of {multiple}")
         calib_paths, check_paths = split_calibration(args.calib, args.check_images)
@@ -118,11 +112,12 @@ def main(argv=None) -> int:
         check_images = load_images(check_paths, args.calib_size, progress)
 
     family = cfg.get("family") or section(cfg, "generator")["name"].removesuffix("_generator")
-    result = prepare_generator(net, family=str(family), style=resolve_style(cfg, args.config), config=cfg,
-                               source_checkpoint_sha256=sha256, opset=args.opset,
+    result = prepare_generator(net, interface=spec, family=str(family), style=resolve_style(cfg, args.config),
+                               network=loaded.name, config=cfg, source_checkpoint_sha256=loaded.sha256,
+                               opset=args.opset,
                                precision="fp16" if args.fp16 else "fp32", tolerance=args.tolerance,
                                progress=progress)
-    print(f"parity: {result.parity.summary()}")
+    print(f"network {loaded.name} ({spec.task}): parity: {result.parity.summary()}")
 
     int8_model = None
     if args.int8:

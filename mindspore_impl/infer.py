@@ -28,22 +28,6 @@ class InferError(Exception):
     """Inference cannot run (bad checkpoint or arguments, nothing readable); the message names the cause."""
 
 
-# ------------------------------------------------------------------------------------------------ the network
-def build_generator(cfg: dict):
-    """The config's `generator:` network (registry name + constructor keys); bad values become ConfigError."""
-    from mindspore_impl.config import ConfigError
-    # the shared section → network helper (it lives with the first family; every family uses it)
-    from mindspore_impl.registry import build_network
-    import mindspore_impl.models  # noqa: F401  (registers every network)
-
-    try:
-        return build_network(cfg, "generator")
-    except ConfigError:
-        raise
-    except ValueError as exc:  # e.g. an unknown upsample mode, raised by the network's constructor
-        raise ConfigError(f"generator: {exc}") from None
-
-
 # ------------------------------------------------------------------------------------------------ one image
 def padded_size(n: int, multiple: int) -> int:
     """Smallest multiple of `multiple` >= n, and at least 2·multiple: the innermost reflect pads need >= 2 pixels."""
@@ -118,7 +102,7 @@ def plan_outputs(inputs: List[Path], out_dir: Path, ext: str) -> Dict[Path, Path
 
 
 def run(cfg: dict, ckpt, inputs: List[str], output, size=None, max_side=None, ext=".png", use_jit=True,
-        progress=True, report=print) -> dict:
+        progress=True, report=print, network: Optional[str] = None) -> dict:
     """Stylise every input into `output`; returns {"written": n, "skipped": [lines]}.
 
     `report` receives one line per skipped (unreadable) image.
@@ -138,10 +122,9 @@ def run(cfg: dict, ckpt, inputs: List[str], output, size=None, max_side=None, ex
         raise InferError(f"--ext {ext!r} is not an image format Pillow can write") from None
     files = collect_inputs(inputs)
     plan = plan_outputs(files, out_dir.resolve(), ext)
-    net = build_generator(cfg)
-    from mindspore_impl.checkpoint_io import load_generator_weights
+    from mindspore_impl.families.base import load_exported
 
-    load_generator_weights(net, ckpt)
+    net = load_exported(cfg, ckpt, network).net
     net.set_train(False)
     multiple = int(getattr(net, "size_multiple", 1))
     forward = ms.jit(net.construct) if use_jit else net  # jit compiles once per distinct image size
@@ -174,6 +157,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(p)
     p.add_argument("--ckpt", required=True, help="generator checkpoint, plain or a training checkpoint (G/ prefix)")
+    p.add_argument("--network", default=None, metavar="NAME",
+                   help="which of the family's networks to run (default: the checkpoint's own, else the family's)")
     p.add_argument("--input", required=True, nargs="+", help="image files and/or folders of images")
     p.add_argument("--output", required=True, help="output folder (created if needed)")
     sizing = p.add_mutually_exclusive_group()
@@ -197,7 +182,7 @@ def main(argv=None):
     ms.set_context(mode=ms.PYNATIVE_MODE)
     select_device(args.device or (cfg.get("train") or {}).get("device", "CPU"))
     result = run(cfg, args.ckpt, args.input, args.output, size=args.size, max_side=args.max_side, ext=args.ext,
-                 use_jit=not args.no_jit, progress=not args.no_progress,
+                 use_jit=not args.no_jit, progress=not args.no_progress, network=args.network,
                  report=lambda line: tqdm.write(f"warning: {line}", file=sys.stderr))
     skipped = f" ({len(result['skipped'])} unreadable skipped)" if result["skipped"] else ""
     print(f"wrote {result['written']} image(s) to {args.output}{skipped}")

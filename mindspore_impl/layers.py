@@ -108,6 +108,18 @@ class BatchNorm2d(nn.BatchNorm2d):
         super().__init__(channels, eps=eps, momentum=momentum)
 
 
+def sample_mixing_layers(net: nn.Cell) -> list[tuple[str, str]]:
+    """(path, class name) of every layer in `net` whose training-mode output for one sample depends on the other
+    samples of the batch: BatchNorm using batch statistics, and any Cell declaring `mixes_samples = True`
+    (e.g. StyleGAN2's minibatch standard deviation). Micro-batching is inexact for such networks."""
+    found = []
+    for path, cell in net.cells_and_names():
+        batch_norm = isinstance(cell, (nn.BatchNorm1d, nn.BatchNorm2d)) and cell.use_batch_statistics is not False
+        if batch_norm or getattr(type(cell), "mixes_samples", False):
+            found.append((path or type(net).__name__, type(cell).__name__))
+    return found
+
+
 NORMS = {
     "layer": lambda c, eps: LayerNorm2d(c, eps=eps),
     "instance": lambda c, eps: InstanceNorm2d(c, eps=eps),
@@ -428,3 +440,7 @@ class Reshape(nn.Cell):
 def count_params(net: nn.Cell, trainable_only: bool = True) -> int:
     params = net.trainable_params() if trainable_only else net.get_parameters()
     return int(sum(math.prod(p.shape) for p in params))
+
+
+def set_dropout_seed(value: int) -> None:  # placeholder until layers.Dropout lands
+    return None

@@ -63,13 +63,23 @@ def create_model(name: str, **kwargs):
     return MODELS.build(name, **kwargs)
 
 
-def build_network(cfg: dict, key: str):
-    """Build the network described by config section `key` (`name:` + the factory's arguments, checked)."""
+def build_network(cfg: dict, key: str, **overrides):
+    """Build the network described by config section `key`: `name:` + the factory's arguments, checked by name.
+
+    `overrides` replace or add constructor arguments (CycleGAN's G_B is G_A's section with the channels swapped).
+    A factory refusing a value (TypeError/ValueError, e.g. an unknown upsample mode) becomes a ConfigError naming
+    the section. This is the one place configs become networks: training families, export and MindSpore inference
+    all build through it.
+    """
     from mindspore_impl.config import ConfigError, factory_kwargs, section
     import mindspore_impl.models  # noqa: F401
 
-    values = section(cfg, key)
+    values = {**section(cfg, key), **overrides}
     if "name" not in values:
         raise ConfigError(f"config section '{key}' needs a 'name' (one of: {', '.join(MODELS.names())})")
     factory = MODELS.get(values["name"])
-    return factory(**factory_kwargs(values, factory, key))
+    kwargs = factory_kwargs(values, factory, key)
+    try:
+        return factory(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key}: {exc}") from None

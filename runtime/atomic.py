@@ -51,3 +51,10 @@ def atomic_path(final: Path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_bytes_atomic(final: Path, data: bytes) -> Path:
+    """Write `data` to `final` through `atomic_path` (placeholder until the atomic helpers are unified)."""
+    with atomic_path(Path(final)) as tmp:
+        Path(tmp).write_bytes(data)
+    return Path(final)

@@ -72,10 +72,14 @@ def test_metadata_round_trips(tmp_path):
     meta = {p.key: p.value for p in model.metadata_props}
     assert {k: meta[k] for k in ("family", "task", "layout", "input_range", "output_range", "channel_order",
                                  "size_multiple", "style", "source_checkpoint_sha256")} == {
-        "family": "animeganv2", "task": "image2image", "layout": "NCHW", "input_range": "-1,1",
+        "family": "animeganv2", "task": "stylize", "layout": "NCHW", "input_range": "-1,1",
         "output_range": "-1,1", "channel_order": "RGB", "size_multiple": "4", "style": "Hayao",
         "source_checkpoint_sha256": "ab" * 32}
     assert json.loads(meta["config"]) == config and "mindspore" in meta["producer"]
+    from runtime.interface import Interface, image_to_image
+
+    assert Interface.from_json(meta["interface"]) == image_to_image("stylize", size_multiple=4)
+    assert meta["network"] == "G"
     assert model.opset_import[0].version == 17
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     assert model.graph.input[0].name == "input" and dims == ["batch", 3, "height", "width"]

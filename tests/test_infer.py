@@ -13,6 +13,7 @@ from datasets.image_io import read_rgb, resize_rgb, write_image_atomic
 from mindspore_impl import infer
 from mindspore_impl.cli import run_main
 from mindspore_impl.config import load_config
+from mindspore_impl.registry import build_network
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs/animeganv2/tiny.yaml"
@@ -26,7 +27,7 @@ def pynative():
 def random_generator(seed=0, width=0.125):
     """A tiny generator with random weights, random norm γ/β included, so outputs depend on every layer."""
     cfg = load_config(TINY, [f"generator.width={width}"])
-    net = infer.build_generator(cfg)
+    net = build_network(cfg, "generator")
     rng = np.random.default_rng(seed)
     for name, p in net.parameters_and_names():
         if name.endswith("gamma"):

@@ -80,7 +80,7 @@ def test_demo_model_moves_images_toward_the_demo_style():
     with the picture kept; not equality with any fixed output. Measured on the bundled model (README): colour ratio
     0.60, edge ratio 1.19 (1.07-1.57 per photo), near-black share 0.22 -> 0.46, luma correlation 0.86-0.90.
     The previous bundled model (smooth, no line art) fails it: edge ratio 0.64."""
-    assert DEMO_MODEL.is_file(), "runtime/assets/demo_animeganv2.onnx is missing (python export/build_demo_model.py)"
+    assert DEMO_MODEL.is_file(), "runtime/assets/demo_animeganv2.onnx is missing (python mindspore_impl/build_demo.py animeganv2)"
     stylizer = Stylizer(Generator(DEMO_MODEL))
     inputs = [photo(192, 256, name) for name in PHOTOS]
     outputs = stylizer.stylize_batch(inputs)

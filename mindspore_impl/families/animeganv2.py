@@ -15,7 +15,7 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from mindspore_impl.config import ConfigError, build_dataclass, section
-from mindspore_impl.families.base import Family, image_grid, to_uint8
+from mindspore_impl.families.base import NETWORK, Family, image_grid, to_uint8
 from mindspore_impl.layers import SpectralNormUpdate
 from mindspore_impl.losses import animegan as L
 from mindspore_impl.registry import FAMILIES, build_network
@@ -87,6 +87,9 @@ class AnimeGANDataConfig:
 
 @FAMILIES.register("animeganv2")
 class AnimeGANv2Family(Family):
+    sections = {"generator": NETWORK, "discriminator": NETWORK, "loss": AnimeGANLoss, "optim": AnimeGANOptim,
+                "data": AnimeGANDataConfig}
+
     def __init__(self, cfg: dict, ctx):
         import mindspore_impl.models  # noqa: F401
         from datasets.animegan_data import AnimeGANData, DatasetError

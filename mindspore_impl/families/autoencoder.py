@@ -20,7 +20,7 @@ from mindspore import nn, ops
 
 from mindspore_impl.config import ConfigError, build_dataclass, section
 from mindspore_impl.registry import build_network
-from mindspore_impl.families.base import Family, image_grid, to_uint8
+from mindspore_impl.families.base import NETWORK, Family, image_grid, to_uint8
 from mindspore_impl.losses import animegan as L
 from mindspore_impl.registry import FAMILIES
 from mindspore_impl.trainer import Phase, Update
@@ -125,6 +125,9 @@ class StyleImages:
 
 @FAMILIES.register("autoencoder")
 class AutoencoderFamily(Family):
+    sections = {"generator": NETWORK, "loss": AutoencoderLoss, "optim": AutoencoderOptim,
+                "data": AutoencoderDataConfig}
+
     def __init__(self, cfg: dict, ctx):
         import mindspore_impl.models  # noqa: F401
         from datasets.animegan_data import DatasetError
@@ -133,12 +136,7 @@ class AutoencoderFamily(Family):
         self.loss_cfg = build_dataclass(AutoencoderLoss, section(cfg, "loss"), "loss")
         self.optim_cfg = build_dataclass(AutoencoderOptim, section(cfg, "optim"), "optim")
         self.data_cfg = build_dataclass(AutoencoderDataConfig, section(cfg, "data"), "data")
-        try:
-            self.generator = build_network(cfg, "generator")
-        except ConfigError:
-            raise
-        except ValueError as exc:  # bad encoder_layer / norm values from the YAML
-            raise ConfigError(f"generator: {exc}") from None
+        self.generator = build_network(cfg, "generator")
         if not hasattr(self.generator, "encoder") or not hasattr(self.generator, "decoder"):
             raise ConfigError(f"family 'autoencoder' needs generator.name: vgg_autoencoder, got "
                               f"'{section(cfg, 'generator').get('name')}'")

@@ -21,6 +21,7 @@ from mindspore import nn
 from mindspore_impl.layers import Conv2d, ConvNormAct, Upsample
 from mindspore_impl.models.vgg19 import VGG19_CONV_LAYERS, VGG_MEAN_BGR, check_vgg19_params
 from mindspore_impl.registry import MODELS
+from runtime.interface import image_to_image
 
 POOL_AFTER = ("conv1_2", "conv2_2", "conv3_4")  # VGG19's 2×2 max-pools up to block 4
 ENCODER_ENDS = {"relu4_1": "conv4_1", "conv4_4": "conv4_4"}  # output name → last VGG conv used
@@ -115,6 +116,9 @@ class VGGAutoencoder(nn.Cell):
     """Frozen VGG19 encoder + trainable mirrored decoder. Input/output NCHW RGB in [-1, 1], H, W multiples of 8."""
 
     size_multiple = 8  # three 2×2 pools
+
+    def interface(self):
+        return image_to_image("stylize", size_multiple=self.size_multiple)
 
     def __init__(self, width: float = 1.0, encoder_layer: str = "relu4_1", norm: str = "layer",
                  norm_eps: float = 1e-5):

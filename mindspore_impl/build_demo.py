@@ -1,0 +1,107 @@
+"""Rebuild a bundled demo model from nothing, with one command per demo:
+
+    python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, ~12 min on 2 CPU cores
+
+Every demo is the same pipeline, described by one `Demo` record in `DEMOS`:
+1. its training data, made offline (no datasets can be downloaded here), e.g. the "demo" cartoon style that
+   datasets/demo_style.py makes from scikit-image photos;
+2. training with the shared trainer on the demo's config (tiny networks, minutes on a CPU; the config says why
+   each setting was chosen);
+3. export through export/to_onnx.py (parity-checked against MindSpore) to runtime/assets/.
+Steps whose output already exists are skipped (`--force` redoes them), training resumes if interrupted, and a run
+directory holding a run of other settings is refused rather than bundled.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from runtime.errors import ConversionError  # noqa: E402
+
+
+class DemoError(ConversionError):
+    """The demo cannot be rebuilt as asked (a run directory of other settings, a failed step)."""
+
+
+@dataclass(frozen=True)
+class Demo:
+    config: Path  # the training config; its train.run_dir is where the run lives
+    output: Path  # the bundled ONNX file
+    prepare: Callable[[dict, bool], None]  # (config, force) → build the training data (and anything else needed)
+    network: str | None = None  # which exported network (None: the family's default)
+
+
+def run(*cmd) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    if subprocess.run([str(c) for c in cmd], cwd=ROOT).returncode:
+        raise DemoError(f"step failed: {' '.join(str(c) for c in cmd)}")
+
+
+def prepare_animeganv2(cfg: dict, force: bool) -> None:
+    """The demo cartoon style (128 px crops, each photo's own rendering in demo/paired/) and a fixed random VGG19
+    (seed 0: no real VGG weights can be downloaded here; the demo config gives the VGG terms weight 0)."""
+    data_root = ROOT / cfg["data"]["root"]
+    style = cfg["data"]["style"]
+    folders = ("train_photo", f"{style}/style", f"{style}/smooth", f"{style}/paired")
+    if force or not all((data_root / f).is_dir() for f in folders):
+        run(sys.executable, "datasets/demo_style.py", "--output", data_root, "--size", "128")
+    vgg = ROOT / cfg["loss"]["vgg_ckpt"]
+    if force or not vgg.is_file():
+        from mindspore_impl.models.vgg19 import random_vgg19_checkpoint
+
+        random_vgg19_checkpoint(vgg, seed=0)
+
+
+DEMOS = {
+    "animeganv2": Demo(ROOT / "configs/animeganv2/demo.yaml", ROOT / "runtime/assets/demo_animeganv2.onnx",
+                       prepare_animeganv2),
+}
+
+
+def build(demo: Demo, force: bool = False, output: Path | None = None) -> Path:
+    from mindspore_impl.config import load_config, parse_yaml
+
+    cfg = load_config(demo.config)
+    run_dir = ROOT / cfg["train"]["run_dir"]
+    if force:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    demo.prepare(cfg, force)
+    saved = run_dir / "config.yaml"
+    if not force and saved.is_file() and parse_yaml(saved.read_text()) != cfg:
+        # resuming (or re-exporting) a run made with other settings would bundle the wrong model
+        raise DemoError(f"{run_dir} holds a run with other settings than {demo.config.name}; move it away or "
+                        f"pass --force")
+    train = [sys.executable, "mindspore_impl/train.py", "--config", demo.config]
+    if (run_dir / "checkpoints/latest.json").is_file() and not force:
+        train.append("--resume")  # finishes an interrupted run; a finished run stops at once
+    run(*train)
+    output = Path(output or demo.output)
+    network = ["--network", demo.network] if demo.network else []
+    run(sys.executable, "export/to_onnx.py", "--config", demo.config, "--ckpt", run_dir / "generator.ckpt",
+        *network, "--output", output)
+    print(f"demo model written to {output}")
+    return output
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("demo", choices=sorted(DEMOS), help="which bundled demo to rebuild")
+    p.add_argument("--force", action="store_true", help="rebuild the data and retrain from scratch")
+    p.add_argument("--output", default=None, help="where to write the ONNX file (default: the bundled one)")
+    args = p.parse_args(argv)
+    build(DEMOS[args.demo], force=args.force, output=args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    from runtime.errors import run_main
+
+    run_main(main)
