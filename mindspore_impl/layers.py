@@ -338,6 +338,72 @@ class InvertedResidual(nn.Cell):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Pooling (PyTorch semantics: floor output size, padding at most half the kernel)
+
+
+def as_pair(value, what: str) -> tuple[int, int]:
+    """An int or an (h, w) pair of ints as an (h, w) tuple; anything else is a ValueError naming `what`."""
+    pair = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
+        raise ValueError(f"{what} must be an int or an (h, w) pair of ints, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _pool_geometry(kernel, stride, padding):
+    """Validated ((kh, kw), (sh, sw), (ph, pw)); stride None means the kernel (PyTorch's default)."""
+    kernel = as_pair(kernel, "pool kernel")
+    stride = kernel if stride is None else as_pair(stride, "pool stride")
+    padding = as_pair(padding, "pool padding")
+    if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"pool kernel {kernel} and stride {stride} must be >= 1, padding {padding} >= 0")
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        raise ValueError(f"pool padding {padding} must be at most half the kernel {kernel} (as in PyTorch)")
+    return kernel, stride, padding
+
+
+class AvgPool2d(nn.Cell):
+    """Average pooling with PyTorch `nn.AvgPool2d` semantics (ceil_mode False, zero padding).
+
+    kernel, stride (default: the kernel) and padding are ints or (h, w) pairs. count_include_pad=True divides
+    every window by kh·kw; False divides each border window by its number of real (unpadded) pixels, as
+    pix2pixHD's downsampler `AvgPool2d(3, stride=2, padding=[1, 1], count_include_pad=False)` does.
+    """
+
+    def __init__(self, kernel, stride=None, padding=0, count_include_pad: bool = True):
+        super().__init__()
+        self.kernel, self.stride, self.padding = _pool_geometry(kernel, stride, padding)
+        self.count_include_pad = bool(count_include_pad)
+        ph, pw = self.padding
+        self._pads = (ph, ph, pw, pw)  # ops.avg_pool2d reads a 4-tuple as (top, bottom, left, right)
+
+    def construct(self, x):
+        # ops.avg_pool2d (AvgPool3D underneath) honours count_include_pad on CPU in graph and PyNative mode,
+        # gradients included: tests/test_layers_pooling_dropout.py holds it to torch both ways.
+        return ops.avg_pool2d(x, self.kernel, self.stride, self._pads, count_include_pad=self.count_include_pad)
+
+
+class MaxPool2d(nn.Cell):
+    """Max pooling with PyTorch `nn.MaxPool2d` semantics: padding never wins a max (it acts as -inf).
+
+    kernel, stride (default: the kernel) and padding are ints or (h, w) pairs. Use this rather than MindSpore's
+    `nn.MaxPool2d`, whose "same" mode pads TF-style and whose "pad" mode is a 3-D primitive.
+    """
+
+    def __init__(self, kernel, stride=None, padding=0):
+        super().__init__()
+        self.kernel, self.stride, self.padding = _pool_geometry(kernel, stride, padding)
+        # Unpadded pools use the primitive of nn.MaxPool2d(pad_mode="valid"), so the VGG encoder computes exactly
+        # what it computed before it switched to this Cell; padded ones go through MaxPoolWithArgmaxV2.
+        self._valid_pool = (ops.MaxPool(kernel_size=self.kernel, strides=self.stride, pad_mode="valid")
+                            if self.padding == (0, 0) else None)
+
+    def construct(self, x):
+        if self._valid_pool is not None:
+            return self._valid_pool(x)
+        return ops.max_pool2d(x, self.kernel, self.stride, self.padding)
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Resampling and plumbing
 
 UPSAMPLE_MODES = ("asymmetric", "align_corners", "half_pixel", "nearest")
