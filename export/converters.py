@@ -194,6 +194,16 @@ def _ms_max_pool2d(g: GraphBuilder, cell: nn.MaxPool2d, x: Sym) -> Sym:
     return g.op("MaxPool", [x], _pool_attrs(kernel, stride, (0, 0)), shape=_pooled(x))
 
 
+# ------------------------------------------------------------------------------------------------ regularisation
+
+@converter(layers.Dropout)
+def _dropout(g: GraphBuilder, cell: layers.Dropout, x: Sym) -> Sym:
+    """Inference dropout is the identity: nothing to emit."""
+    if cell.training and cell.p > 0:
+        raise ExportError(f"{g.scope}: Dropout is in training mode; call net.set_train(False) before export")
+    return x
+
+
 # ------------------------------------------------------------------------------------------------ resampling
 
 # Upsample mode → ONNX Resize attributes. MindSpore's ResizeNearestNeighborV2(align_corners=False,

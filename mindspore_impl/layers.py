@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 import mindspore as ms
 from mindspore import nn, ops, Parameter, Tensor
+from mindspore.common import dtype as mstype
 from mindspore.common.initializer import initializer, HeNormal, Normal, Zero, One
 
 
@@ -401,6 +402,93 @@ class MaxPool2d(nn.Cell):
         if self._valid_pool is not None:
             return self._valid_pool(x)
         return ops.max_pool2d(x, self.kernel, self.stride, self.padding)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Dropout with a replayable mask
+
+_U32 = 1 << 32
+# The step seed every training-mode Dropout hashes with. A module-level Parameter, not a Cell attribute: it is in
+# no checkpoint and no importer's name table, and graphs read its current value (see set_dropout_seed).
+_DROPOUT_SEED = Parameter(Tensor(0, mstype.int64), name="layers.dropout_seed", requires_grad=False)
+
+
+def set_dropout_seed(value: int) -> None:
+    """Set the seed of every training-mode `Dropout` (the trainer calls this once per step, before the step).
+
+    Eager `ops.assign` updates the parameter in place, so graphs compiled earlier see the new value; set_data would
+    swap the storage under them and they would keep the old seed.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < _U32:
+        raise ValueError(f"dropout seed must be an integer in [0, 2**32), got {value!r}")
+    ops.assign(_DROPOUT_SEED, Tensor(int(value), mstype.int64))
+
+
+def dropout_seed() -> int:
+    """The seed `set_dropout_seed` last set (0 before any call)."""
+    return int(_DROPOUT_SEED.asnumpy())
+
+
+def _hash32(x):
+    """A multiply-xorshift hash of int64 values in [0, 2**32), result in [0, 2**32).
+
+    32-bit arithmetic emulated in int64 without overflow: operands stay below 2**32 and the odd multipliers below
+    2**31, so every product is below 2**63 and `remainder` brings it back; `floor_divide` by 2**k is the right
+    shift MindSpore lacks. Each multiplier mixes bits upwards, each xorshift brings the high bits back down.
+    """
+    x = ops.bitwise_xor(x, ops.floor_divide(x, 1 << 16))
+    x = ops.remainder(x * 0x21F0AAAD, _U32)
+    x = ops.bitwise_xor(x, ops.floor_divide(x, 1 << 15))
+    x = ops.remainder(x * 0x735A2D97, _U32)
+    return ops.bitwise_xor(x, ops.floor_divide(x, 1 << 16))
+
+
+_SALT_OFFSET, _SECOND_ROUND = 0x68E31DA4, 0x1B56C4E9  # arbitrary: keep salt 0 and key 0 off the hash's fixed point 0
+
+
+class Dropout(nn.Cell):
+    """Inverted dropout (as torch: kept values scaled by 1/(1 - p)) whose mask is a pure function of
+    (the step seed, this layer's `salt`, each element's flat position in the tensor).
+
+    Why: MindSpore's own dropout draws from an RNG state that cannot be saved and restored (CPU random ops ignore
+    `ms.set_rng_state`), so a resumed run would draw other masks; with a hashed mask, a run resumed at step t
+    with the seed of step t is bit-exact. The trainer sets the seed per step with `set_dropout_seed`.
+
+    Give distinct dropout layers of one network distinct salts: layers with the same salt and seed drop the same
+    positions. For the same reason a layer called twice with the same shape and seed (micro-batches, data-parallel
+    ranks fed the same seed) repeats its mask; fold the micro-batch index or rank into the seed where that matters.
+    Inference (`training` False) and p = 0 are the exact identity. Positions are int64 element indices of the
+    call's static shape, so tensors must have fewer than 2**32 elements.
+
+    mask[i] = hash32(hash32(i ^ k1) ^ k2) >= round(p·2**32), with k1 = hash32(seed ^ hash32(salt ^ c1)) and
+    k2 = hash32(k1 ^ c2); the second keyed round keeps masks of different keys from being XOR-permutations of one
+    another.
+    """
+
+    def __init__(self, p: float = 0.5, salt: int = 0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
+        if isinstance(salt, bool) or not isinstance(salt, (int, np.integer)) or not 0 <= salt < _U32:
+            raise ValueError(f"dropout salt must be an integer in [0, 2**32), got {salt!r}")
+        self.p, self.salt = float(p), int(salt)
+        self.scale = 1.0 / (1.0 - self.p)
+        self.threshold = int(round(self.p * _U32))  # drop where the hash is below it: P(drop) = p to 2**-32
+        self._salt_key = _hash32(Tensor(self.salt ^ _SALT_OFFSET, mstype.int64))
+        self._second_round = Tensor(_SECOND_ROUND, mstype.int64)
+
+    def keep_mask(self, x):
+        """1 where an element of a tensor shaped like `x` is kept, 0 where dropped (x's dtype)."""
+        key = _hash32(ops.bitwise_xor(_DROPOUT_SEED, self._salt_key))
+        second = _hash32(ops.bitwise_xor(key, self._second_round))
+        positions = ops.arange(0, x.size, dtype=mstype.int64).reshape(x.shape)
+        h = _hash32(ops.bitwise_xor(_hash32(ops.bitwise_xor(positions, key)), second))
+        return ops.stop_gradient(ops.cast(h >= self.threshold, x.dtype))
+
+    def construct(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        return x * (self.keep_mask(x) * self.scale)
 
 
 # ----------------------------------------------------------------------------------------------------------------

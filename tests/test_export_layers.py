@@ -249,6 +249,26 @@ def test_vgg_autoencoder_exports_with_parity(tmp_path):
     assert op_types(result.model).count("MaxPool") == 3
 
 
+# ------------------------------------------------------------------------------------------------ dropout
+
+@pytest.mark.parametrize("p", [0.5, 0.0])
+def test_dropout_exports_as_the_identity(rng, p):
+    net = randomize(nn.SequentialCell([layers.Conv2d(3, 4, 3), layers.Dropout(p, salt=1), layers.ReLU()]))
+    model = assert_parity(net, images(rng, 2, 3, 8, 8))
+    assert op_types(model) == ["Conv", "Relu", "Identity"]
+    assert op_types(assert_parity(layers.Dropout(p), images(rng, 1, 2, 4, 4))) == ["Identity"]
+
+
+def test_dropout_in_training_mode_is_refused():
+    from export.errors import ExportError
+    from export.tracer import TensorSpec, trace
+
+    net = nn.SequentialCell([layers.ReLU(), layers.Dropout(0.5)])
+    net.set_train(True)
+    with pytest.raises(ExportError, match=r"1: Dropout is in training mode"):
+        trace(net, [TensorSpec("x", [None, 3, None, None])], [TensorSpec("y", None)])
+
+
 # ------------------------------------------------------------------------------------------------ plumbing
 
 def test_concat(rng):

@@ -1,5 +1,5 @@
-"""Pooling in MindSpore: NumPy references (fp32, atol 1e-6) and torch's nn.AvgPool2d / nn.MaxPool2d where torch
-imports (values and gradients, PyNative and ms.jit)."""
+"""Pooling and dropout in MindSpore: NumPy references (fp32, atol 1e-6), torch's nn.AvgPool2d / nn.MaxPool2d
+where torch imports (values and gradients, PyNative and ms.jit), and the contract of the hashed Dropout (keep rate, scaling, replayable masks that compiled graphs follow, gradient, no structure)."""
 import numpy as np
 import pytest
 import mindspore as ms
@@ -17,6 +17,14 @@ def pynative():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def seed_zero():
+    """Tests that set the global dropout seed leave it at 0 again."""
+    layers.set_dropout_seed(0)
+    yield
+    layers.set_dropout_seed(0)
 
 
 # ------------------------------------------------------------------------------------------------ pooling
@@ -137,3 +145,151 @@ def test_pool_geometry_is_validated(cls, args, pattern):
     with pytest.raises(ValueError, match=pattern):
         cls(*args)
 
+
+# ------------------------------------------------------------------------------------------------ dropout
+
+M32 = 1 << 32
+
+
+def np_hash32(x):
+    """The documented hash, in NumPy uint64 arithmetic (an independent spelling of layers._hash32)."""
+    x = np.asarray(x, np.uint64)
+    x = x ^ (x >> np.uint64(16))
+    x = (x * np.uint64(0x21F0AAAD)) & np.uint64(M32 - 1)
+    x = x ^ (x >> np.uint64(15))
+    x = (x * np.uint64(0x735A2D97)) & np.uint64(M32 - 1)
+    return x ^ (x >> np.uint64(16))
+
+
+def np_keep_mask(shape, p, seed, salt):
+    key = np_hash32(np.uint64(seed) ^ np_hash32(np.uint64(salt ^ 0x68E31DA4)))
+    second = np_hash32(key ^ np.uint64(0x1B56C4E9))
+    positions = np.arange(int(np.prod(shape)), dtype=np.uint64).reshape(shape)
+    h = np_hash32(np_hash32(positions ^ key) ^ second)
+    return (h >= np.uint64(round(p * M32))).astype(np.float32)
+
+
+def _training(p=0.5, salt=0):
+    d = layers.Dropout(p, salt=salt)
+    d.set_train(True)
+    return d
+
+
+def _mask(d, x):
+    return d.keep_mask(ms.Tensor(x)).asnumpy()
+
+
+def _signed(rng, shape):
+    """Inputs bounded away from 0, so a dropped element (exactly 0) is never confused with a kept one."""
+    return (rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)).astype(np.float32)
+
+
+def test_dropout_in_inference_and_at_p_zero_is_the_identity(rng):
+    x = ms.Tensor(rng.standard_normal((2, 3, 8, 8)).astype(np.float32))
+    inference = layers.Dropout(0.5, salt=1)
+    inference.set_train(False)
+    assert inference(x) is x and _training(0.0)(x) is x
+    np.testing.assert_array_equal(ms.jit(_forward(inference))(x).asnumpy(), x.asnumpy())
+
+
+@pytest.mark.parametrize("p", [0.5, 0.2])
+def test_dropout_keeps_one_minus_p_scaled_and_zeroes_the_rest(rng, seed_zero, p):
+    x = _signed(rng, (4, 8, 64, 64))  # 131072 elements: the keep fraction's standard error is ~0.0014
+    d = _training(p, salt=5)
+    layers.set_dropout_seed(17)
+    y = d(ms.Tensor(x)).asnumpy()
+    kept = y != 0
+    assert abs(kept.mean() - (1 - p)) < 0.01
+    np.testing.assert_allclose(y[kept], x[kept] / (1 - p), rtol=1e-6, atol=0)
+    assert np.all(y[~kept] == 0.0)
+    np.testing.assert_array_equal(kept, _mask(d, x) == 1.0)
+
+
+def test_dropout_mask_is_the_documented_hash(rng, seed_zero):
+    for seed, salt, p, shape in [(0, 0, 0.5, (2, 3, 5, 7)), (123456, 7, 0.2, (3, 40)), (M32 - 1, M32 - 1, 0.9, (64,))]:
+        layers.set_dropout_seed(seed)
+        np.testing.assert_array_equal(_mask(_training(p, salt), np.zeros(shape, np.float32)),
+                                      np_keep_mask(shape, p, seed, salt))
+
+
+def test_dropout_mask_depends_on_seed_and_salt_only(rng, seed_zero):
+    shape = (2, 4, 16, 16)
+    layers.set_dropout_seed(3)
+    first = _mask(_training(0.5, salt=1), _signed(rng, shape))
+    np.testing.assert_array_equal(_mask(_training(0.5, salt=1), _signed(rng, shape)), first)  # other x, new layer
+    assert (_mask(_training(0.5, salt=2), _signed(rng, shape)) != first).mean() > 0.4
+    layers.set_dropout_seed(4)
+    assert (_mask(_training(0.5, salt=1), _signed(rng, shape)) != first).mean() > 0.4
+    # seed and salt are not simply XOR-ed: (seed 1, salt 0) and (seed 0, salt 1) differ
+    layers.set_dropout_seed(1)
+    a = _mask(_training(0.5, salt=0), np.zeros(shape, np.float32))
+    layers.set_dropout_seed(0)
+    assert (_mask(_training(0.5, salt=1), np.zeros(shape, np.float32)) != a).mean() > 0.4
+
+
+def test_compiled_graphs_follow_the_seed(rng, seed_zero):
+    d = _training(0.5, salt=9)
+    x = ms.Tensor(_signed(rng, (2, 3, 32, 32)))
+
+    def forward(v):
+        return d(v)
+
+    step = ms.jit(forward)
+    layers.set_dropout_seed(11)
+    first = step(x).asnumpy()
+    np.testing.assert_array_equal(d(x).asnumpy(), first)  # PyNative and graph agree
+    layers.set_dropout_seed(12)
+    assert layers.dropout_seed() == 12
+    second = step(x).asnumpy()
+    assert ((second == 0) != (first == 0)).mean() > 0.4
+    layers.set_dropout_seed(11)
+    np.testing.assert_array_equal(step(x).asnumpy(), first)  # bit-identical replay
+
+
+def test_dropout_gradient_is_the_scaled_mask_in_jit(rng, seed_zero):
+    p = 0.2
+    d = _training(p, salt=4)
+    x = _signed(rng, (2, 3, 16, 16))
+
+    def total(v):
+        return d(v).sum()
+
+    layers.set_dropout_seed(21)
+    grad = ms.jit(ms.grad(total))(ms.Tensor(x)).asnumpy()
+    np.testing.assert_allclose(grad, _mask(d, x) / (1 - p), rtol=1e-6, atol=0)
+    assert 0 < (grad == 0).mean() < 1
+
+
+def test_dropout_mask_has_no_visible_structure(rng, seed_zero):
+    shape = (4, 8, 64, 64)
+    layers.set_dropout_seed(5)
+    d = _training(0.5, salt=3)
+    flat = _mask(d, np.zeros(shape, np.float32)).ravel().astype(np.float64)
+    # neighbours along W, along H (lag W), across channels (lag H*W); |corr| of independent bits is ~0.003 here
+    for lag in (1, 64, 64 * 64):
+        corr = np.corrcoef(flat[:-lag], flat[lag:])[0, 1]
+        assert abs(corr) < 0.02, (lag, corr)
+    layers.set_dropout_seed(6)  # the next step's mask, same positions
+    corr = np.corrcoef(flat, _mask(d, np.zeros(shape, np.float32)).ravel())[0, 1]
+    assert abs(corr) < 0.02, corr
+
+
+def test_dropout_seed_is_in_no_checkpoint():
+    net = nn.SequentialCell([layers.Conv2d(3, 4, 3), layers.Dropout(0.5, salt=1), layers.Dropout(0.3, salt=2)])
+    assert sorted(net.parameters_dict()) == ["0.weight"]
+    assert list(layers.Dropout(0.5).get_parameters()) == []
+
+
+@pytest.mark.parametrize("kwargs, pattern", [(dict(p=1.0), r"\[0, 1\)"), (dict(p=-0.1), r"\[0, 1\)"),
+                                             (dict(salt=-1), "salt"), (dict(salt=M32), "salt"),
+                                             (dict(salt=1.5), "salt")])
+def test_dropout_arguments_are_validated(kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        layers.Dropout(**kwargs)
+
+
+@pytest.mark.parametrize("value", [-1, M32, 2.0, True, "1"])
+def test_dropout_seed_is_validated(seed_zero, value):
+    with pytest.raises(ValueError, match="dropout seed"):
+        layers.set_dropout_seed(value)
+    assert layers.dropout_seed() == 0
