@@ -157,6 +157,14 @@ def _sigmoid(g: GraphBuilder, cell, x: Sym) -> Sym:
     return g.op("Sigmoid", [x])
 
 
+@converter(layers.Clamp)
+def _clamp(g: GraphBuilder, cell: layers.Clamp, x: Sym) -> Sym:
+    # Clip's bounds are scalar inputs of the graph's float type ('' = that side open), hence g.const.
+    low = "" if cell.low is None else g.const(np.float32(cell.low), f"{g.scope}.low")
+    high = "" if cell.high is None else g.const(np.float32(cell.high), f"{g.scope}.high")
+    return g.op("Clip", [x, low, high])
+
+
 # ------------------------------------------------------------------------------------------------ pooling
 
 def _pool_attrs(kernel, stride, padding) -> dict:
@@ -224,6 +232,18 @@ def _upsample(g: GraphBuilder, cell: layers.Upsample, x: Sym) -> Sym:
 
 
 # ------------------------------------------------------------------------------------------------ plumbing
+
+@converter(layers.Identity)
+def _identity(g: GraphBuilder, cell: layers.Identity, x: Sym) -> Sym:
+    return x
+
+
+@converter(layers.Flatten)
+def _flatten(g: GraphBuilder, cell: layers.Flatten, x: Sym) -> Sym:
+    rest = x.shape[1:]
+    size = int(np.prod(rest)) if all(isinstance(d, int) for d in rest) else None
+    return g.op("Flatten", [x], {"axis": 1}, shape=(x.shape[0], size))
+
 
 @converter(layers.Concat)
 def _concat(g: GraphBuilder, cell: layers.Concat, *xs: Sym) -> Sym:

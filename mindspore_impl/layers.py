@@ -155,6 +155,22 @@ class Sigmoid(nn.Cell):
         return ops.sigmoid(x)
 
 
+class Clamp(nn.Cell):
+    """Elementwise clamp to [low, high] as `torch.clamp`; one bound may be None (that side stays open)."""
+
+    def __init__(self, low: float | None = None, high: float | None = None):
+        super().__init__()
+        if low is None and high is None:
+            raise ValueError("Clamp needs a low or a high bound (or both)")
+        if low is not None and high is not None and not low <= high:
+            raise ValueError(f"Clamp bounds must satisfy low <= high, got low={low}, high={high}")
+        self.low = None if low is None else float(low)
+        self.high = None if high is None else float(high)
+
+    def construct(self, x):
+        return ops.clamp(x, self.low, self.high)
+
+
 ACTIVATIONS = {"lrelu": lambda: LeakyReLU(0.2), "relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 
 
@@ -517,6 +533,20 @@ class Upsample(nn.Cell):
     def construct(self, x):
         h, w = x.shape[2], x.shape[3]
         return self._resize(x, (h * self.scale, w * self.scale))
+
+
+class Identity(nn.Cell):
+    """Passes its input through (a placeholder where a block is configured away)."""
+
+    def construct(self, x):
+        return x
+
+
+class Flatten(nn.Cell):
+    """[N, ...] → [N, prod(...)], keeping the batch axis (PyTorch `nn.Flatten()`'s default)."""
+
+    def construct(self, x):
+        return x.reshape((x.shape[0], -1))
 
 
 class Concat(nn.Cell):

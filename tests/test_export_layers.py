@@ -169,6 +169,13 @@ def test_tanh_is_accurate_in_mindspore_and_onnx():
     assert np.abs(ops.tanh(ms.Tensor(x)).asnumpy() - truth).max() > 5e-5  # still true: why the class exists
 
 
+@pytest.mark.parametrize("low, high", [(-0.5, 0.75), (None, 0.25), (-0.25, None)])
+def test_clamp_is_clip_with_constant_bounds(rng, low, high):
+    model = assert_parity(layers.Clamp(low, high), images(rng, 2, 3, 5, 5))
+    clip = next(n for n in model.graph.node if n.op_type == "Clip")
+    assert [bool(name) for name in clip.input[1:]] == [low is not None, high is not None]
+
+
 # ------------------------------------------------------------------------------------------------ resampling
 
 @pytest.mark.parametrize("scale", [2, 3])  # ×3 also separates floor from round-half-down in nearest mode
@@ -304,6 +311,24 @@ def test_reshape_latent_to_feature_map(rng):
     net = randomize(nn.SequentialCell([layers.Dense(8, 32), layers.Reshape((-1, 2, 4, 4)),
                                        layers.Conv2d(2, 3, 3)]))
     assert_parity(net, rng.normal(size=(3, 8)).astype(np.float32))
+
+
+def test_identity_emits_nothing(rng):
+    net = randomize(nn.SequentialCell([layers.Conv2d(3, 4, 1), layers.Identity(), layers.ReLU()]))
+    assert op_types(assert_parity(net, images(rng, 2, 3, 4, 4))) == ["Conv", "Relu", "Identity"]
+
+
+def test_flatten_keeps_the_batch_axis(rng):
+    from export.parity import make_session
+
+    net = randomize(nn.SequentialCell([layers.Conv2d(3, 2, 1), layers.Flatten(), layers.Dense(2 * 4 * 5, 3)]))
+    model = assert_parity(net, images(rng, 3, 3, 4, 5))
+    assert op_types(model) == ["Conv", "Flatten", "Gemm", "Identity"]
+    flatten = layers.Flatten()
+    session = make_session(onnx_of(flatten, images(rng, 2, 3, 4, 4)))
+    for shape in [(1, 2, 3, 7), (5, 3, 2, 2)]:  # a dynamic-shape graph serves other sizes
+        x = images(rng, *shape)
+        np.testing.assert_array_equal(session.run(None, {"x0": x})[0], x.reshape(shape[0], -1))
 
 
 def test_reshape_refuses_zero_sizes():

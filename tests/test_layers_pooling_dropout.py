@@ -1,5 +1,6 @@
-"""Pooling and dropout in MindSpore: NumPy references (fp32, atol 1e-6), torch's nn.AvgPool2d / nn.MaxPool2d
-where torch imports (values and gradients, PyNative and ms.jit), and the contract of the hashed Dropout (keep rate, scaling, replayable masks that compiled graphs follow, gradient, no structure)."""
+"""Pooling, dropout and the small plumbing leaves in MindSpore: NumPy references (fp32, atol 1e-6), torch's
+nn.AvgPool2d / nn.MaxPool2d where torch imports (values and gradients, PyNative and ms.jit), and the contract of
+the hashed Dropout (keep rate, scaling, replayable masks that compiled graphs follow, gradient, no structure)."""
 import numpy as np
 import pytest
 import mindspore as ms
@@ -125,7 +126,8 @@ def test_pools_match_torch_values_and_gradients_in_pynative_and_jit(rng, kernel,
     tx = torch.tensor(x, requires_grad=True)
     ty = theirs(tx)
     (ty * ty).sum().backward()
-    grad, jit_grad, jit_forward = ms.grad(_squared_sum(ours)), ms.jit(ms.grad(_squared_sum(ours))), ms.jit(_forward(ours))
+    grad, jit_forward = ms.grad(_squared_sum(ours)), ms.jit(_forward(ours))
+    jit_grad = ms.jit(ms.grad(_squared_sum(ours)))
     for _ in range(2):  # the second call runs the already compiled graphs
         for y in (ours(ms.Tensor(x)), jit_forward(ms.Tensor(x))):
             np.testing.assert_allclose(y.asnumpy(), ty.detach().numpy(), rtol=0, atol=1e-6)
@@ -293,3 +295,21 @@ def test_dropout_seed_is_validated(seed_zero, value):
     with pytest.raises(ValueError, match="dropout seed"):
         layers.set_dropout_seed(value)
     assert layers.dropout_seed() == 0
+
+
+# ------------------------------------------------------------------------------------------------ plumbing
+
+def test_identity_flatten_and_clamp_in_pynative_and_jit(rng):
+    x = rng.standard_normal((3, 2, 4, 5)).astype(np.float32) * 3
+    cases = [(layers.Identity(), x), (layers.Flatten(), x.reshape(3, 40))]
+    for low, high in [(-1.0, 1.0), (None, 0.5), (-0.5, None)]:
+        cases.append((layers.Clamp(low, high), np.clip(x, low, high)))
+    for cell, want in cases:
+        for fn in (cell, ms.jit(_forward(cell))):
+            np.testing.assert_array_equal(fn(ms.Tensor(x)).asnumpy(), want)
+
+
+@pytest.mark.parametrize("low, high, pattern", [(None, None, "low or a high"), (1.0, -1.0, "low <= high")])
+def test_clamp_bounds_are_validated(low, high, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        layers.Clamp(low, high)
