@@ -157,6 +157,61 @@ def _sigmoid(g: GraphBuilder, cell, x: Sym) -> Sym:
     return g.op("Sigmoid", [x])
 
 
+@converter(layers.Clamp)
+def _clamp(g: GraphBuilder, cell: layers.Clamp, x: Sym) -> Sym:
+    # Clip's bounds are scalar inputs of the graph's float type ('' = that side open), hence g.const.
+    low = "" if cell.low is None else g.const(np.float32(cell.low), f"{g.scope}.low")
+    high = "" if cell.high is None else g.const(np.float32(cell.high), f"{g.scope}.high")
+    return g.op("Clip", [x, low, high])
+
+
+# ------------------------------------------------------------------------------------------------ pooling
+
+def _pool_attrs(kernel, stride, padding) -> dict:
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    return {"kernel_shape": [kh, kw], "strides": [sh, sw], "pads": [ph, pw, ph, pw]}
+
+
+def _pooled(x: Sym) -> tuple:
+    return x.shape[0], x.shape[1], None, None
+
+
+@converter(layers.AvgPool2d)
+def _avg_pool2d(g: GraphBuilder, cell: layers.AvgPool2d, x: Sym) -> Sym:
+    attrs = _pool_attrs(cell.kernel, cell.stride, cell.padding)
+    attrs["count_include_pad"] = int(cell.count_include_pad)
+    return g.op("AveragePool", [x], attrs, shape=_pooled(x))
+
+
+@converter(layers.MaxPool2d)
+def _max_pool2d(g: GraphBuilder, cell: layers.MaxPool2d, x: Sym) -> Sym:
+    # ONNX MaxPool ignores padded positions, as PyTorch's -inf padding does.
+    return g.op("MaxPool", [x], _pool_attrs(cell.kernel, cell.stride, cell.padding), shape=_pooled(x))
+
+
+@converter(nn.MaxPool2d)
+def _ms_max_pool2d(g: GraphBuilder, cell: nn.MaxPool2d, x: Sym) -> Sym:
+    """MindSpore's own max-pool, for foreign code; only pad_mode "valid" (its "same" pads TF-style, its "pad" is
+    a 3-D primitive), and only on NCHW batches (it unsqueezes 3-D inputs, ONNX would pool them in 1-D)."""
+    if cell.pad_mode != "VALID" or cell.format != "NCHW" or x.ndim != 4:
+        raise ExportError(f"nn.MaxPool2d at '{g.scope}': only pad_mode 'valid' on NCHW 4-D inputs is exported, got "
+                          f"pad_mode '{cell.pad_mode.lower()}', format {cell.format}, rank {x.ndim}; use "
+                          "layers.MaxPool2d(kernel, stride, padding) instead")
+    kernel = layers.as_pair(cell.kernel_size, "nn.MaxPool2d kernel_size")
+    stride = layers.as_pair(cell.stride, "nn.MaxPool2d stride")
+    return g.op("MaxPool", [x], _pool_attrs(kernel, stride, (0, 0)), shape=_pooled(x))
+
+
+# ------------------------------------------------------------------------------------------------ regularisation
+
+@converter(layers.Dropout)
+def _dropout(g: GraphBuilder, cell: layers.Dropout, x: Sym) -> Sym:
+    """Inference dropout is the identity: nothing to emit."""
+    if cell.training and cell.p > 0:
+        raise ExportError(f"{g.scope}: Dropout is in training mode; call net.set_train(False) before export")
+    return x
+
+
 # ------------------------------------------------------------------------------------------------ resampling
 
 # Upsample mode → ONNX Resize attributes. MindSpore's ResizeNearestNeighborV2(align_corners=False,
@@ -177,6 +232,18 @@ def _upsample(g: GraphBuilder, cell: layers.Upsample, x: Sym) -> Sym:
 
 
 # ------------------------------------------------------------------------------------------------ plumbing
+
+@converter(layers.Identity)
+def _identity(g: GraphBuilder, cell: layers.Identity, x: Sym) -> Sym:
+    return x
+
+
+@converter(layers.Flatten)
+def _flatten(g: GraphBuilder, cell: layers.Flatten, x: Sym) -> Sym:
+    rest = x.shape[1:]
+    size = int(np.prod(rest)) if all(isinstance(d, int) for d in rest) else None
+    return g.op("Flatten", [x], {"axis": 1}, shape=(x.shape[0], size))
+
 
 @converter(layers.Concat)
 def _concat(g: GraphBuilder, cell: layers.Concat, *xs: Sym) -> Sym:

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 import mindspore as ms
 from mindspore import nn, ops, Parameter, Tensor
+from mindspore.common import dtype as mstype
 from mindspore.common.initializer import initializer, HeNormal, Normal, Zero, One
 
 
@@ -164,6 +165,22 @@ class Tanh(nn.Cell):
 class Sigmoid(nn.Cell):
     def construct(self, x):
         return ops.sigmoid(x)
+
+
+class Clamp(nn.Cell):
+    """Elementwise clamp to [low, high] as `torch.clamp`; one bound may be None (that side stays open)."""
+
+    def __init__(self, low: float | None = None, high: float | None = None):
+        super().__init__()
+        if low is None and high is None:
+            raise ValueError("Clamp needs a low or a high bound (or both)")
+        if low is not None and high is not None and not low <= high:
+            raise ValueError(f"Clamp bounds must satisfy low <= high, got low={low}, high={high}")
+        self.low = None if low is None else float(low)
+        self.high = None if high is None else float(high)
+
+    def construct(self, x):
+        return ops.clamp(x, self.low, self.high)
 
 
 ACTIVATIONS = {"lrelu": lambda: LeakyReLU(0.2), "relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
@@ -350,6 +367,159 @@ class InvertedResidual(nn.Cell):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Pooling (PyTorch semantics: floor output size, padding at most half the kernel)
+
+
+def as_pair(value, what: str) -> tuple[int, int]:
+    """An int or an (h, w) pair of ints as an (h, w) tuple; anything else is a ValueError naming `what`."""
+    pair = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
+        raise ValueError(f"{what} must be an int or an (h, w) pair of ints, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _pool_geometry(kernel, stride, padding):
+    """Validated ((kh, kw), (sh, sw), (ph, pw)); stride None means the kernel (PyTorch's default)."""
+    kernel = as_pair(kernel, "pool kernel")
+    stride = kernel if stride is None else as_pair(stride, "pool stride")
+    padding = as_pair(padding, "pool padding")
+    if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"pool kernel {kernel} and stride {stride} must be >= 1, padding {padding} >= 0")
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        raise ValueError(f"pool padding {padding} must be at most half the kernel {kernel} (as in PyTorch)")
+    return kernel, stride, padding
+
+
+class AvgPool2d(nn.Cell):
+    """Average pooling with PyTorch `nn.AvgPool2d` semantics (ceil_mode False, zero padding).
+
+    kernel, stride (default: the kernel) and padding are ints or (h, w) pairs. count_include_pad=True divides
+    every window by kh·kw; False divides each border window by its number of real (unpadded) pixels, as
+    pix2pixHD's downsampler `AvgPool2d(3, stride=2, padding=[1, 1], count_include_pad=False)` does.
+    """
+
+    def __init__(self, kernel, stride=None, padding=0, count_include_pad: bool = True):
+        super().__init__()
+        self.kernel, self.stride, self.padding = _pool_geometry(kernel, stride, padding)
+        self.count_include_pad = bool(count_include_pad)
+        ph, pw = self.padding
+        self._pads = (ph, ph, pw, pw)  # ops.avg_pool2d reads a 4-tuple as (top, bottom, left, right)
+
+    def construct(self, x):
+        # ops.avg_pool2d (AvgPool3D underneath) honours count_include_pad on CPU in graph and PyNative mode,
+        # gradients included: tests/test_layers_pooling_dropout.py holds it to torch both ways.
+        return ops.avg_pool2d(x, self.kernel, self.stride, self._pads, count_include_pad=self.count_include_pad)
+
+
+class MaxPool2d(nn.Cell):
+    """Max pooling with PyTorch `nn.MaxPool2d` semantics: padding never wins a max (it acts as -inf).
+
+    kernel, stride (default: the kernel) and padding are ints or (h, w) pairs. Use this rather than MindSpore's
+    `nn.MaxPool2d`, whose "same" mode pads TF-style and whose "pad" mode is a 3-D primitive.
+    """
+
+    def __init__(self, kernel, stride=None, padding=0):
+        super().__init__()
+        self.kernel, self.stride, self.padding = _pool_geometry(kernel, stride, padding)
+        # Unpadded pools use the primitive of nn.MaxPool2d(pad_mode="valid"), so the VGG encoder computes exactly
+        # what it computed before it switched to this Cell; padded ones go through MaxPoolWithArgmaxV2.
+        self._valid_pool = (ops.MaxPool(kernel_size=self.kernel, strides=self.stride, pad_mode="valid")
+                            if self.padding == (0, 0) else None)
+
+    def construct(self, x):
+        if self._valid_pool is not None:
+            return self._valid_pool(x)
+        return ops.max_pool2d(x, self.kernel, self.stride, self.padding)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Dropout with a replayable mask
+
+_U32 = 1 << 32
+# The step seed every training-mode Dropout hashes with. A module-level Parameter, not a Cell attribute: it is in
+# no checkpoint and no importer's name table, and graphs read its current value (see set_dropout_seed).
+_DROPOUT_SEED = Parameter(Tensor(0, mstype.int64), name="layers.dropout_seed", requires_grad=False)
+
+
+def set_dropout_seed(value: int) -> None:
+    """Set the seed of every training-mode `Dropout` (the trainer calls this once per step, before the step).
+
+    Eager `ops.assign` updates the parameter in place, so graphs compiled earlier see the new value; set_data would
+    swap the storage under them and they would keep the old seed.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < _U32:
+        raise ValueError(f"dropout seed must be an integer in [0, 2**32), got {value!r}")
+    ops.assign(_DROPOUT_SEED, Tensor(int(value), mstype.int64))
+
+
+def dropout_seed() -> int:
+    """The seed `set_dropout_seed` last set (0 before any call)."""
+    return int(_DROPOUT_SEED.asnumpy())
+
+
+def _hash32(x):
+    """A multiply-xorshift hash of int64 values in [0, 2**32), result in [0, 2**32).
+
+    32-bit arithmetic emulated in int64 without overflow: operands stay below 2**32 and the odd multipliers below
+    2**31, so every product is below 2**63 and `remainder` brings it back; `floor_divide` by 2**k is the right
+    shift MindSpore lacks. Each multiplier mixes bits upwards, each xorshift brings the high bits back down.
+    """
+    x = ops.bitwise_xor(x, ops.floor_divide(x, 1 << 16))
+    x = ops.remainder(x * 0x21F0AAAD, _U32)
+    x = ops.bitwise_xor(x, ops.floor_divide(x, 1 << 15))
+    x = ops.remainder(x * 0x735A2D97, _U32)
+    return ops.bitwise_xor(x, ops.floor_divide(x, 1 << 16))
+
+
+_SALT_OFFSET, _SECOND_ROUND = 0x68E31DA4, 0x1B56C4E9  # arbitrary: keep salt 0 and key 0 off the hash's fixed point 0
+
+
+class Dropout(nn.Cell):
+    """Inverted dropout (as torch: kept values scaled by 1/(1 - p)) whose mask is a pure function of
+    (the step seed, this layer's `salt`, each element's flat position in the tensor).
+
+    Why: MindSpore's own dropout draws from an RNG state that cannot be saved and restored (CPU random ops ignore
+    `ms.set_rng_state`), so a resumed run would draw other masks; with a hashed mask, a run resumed at step t
+    with the seed of step t is bit-exact. The trainer sets the seed per step with `set_dropout_seed`.
+
+    Give distinct dropout layers of one network distinct salts: layers with the same salt and seed drop the same
+    positions. For the same reason a layer called twice with the same shape and seed (micro-batches, data-parallel
+    ranks fed the same seed) repeats its mask; fold the micro-batch index or rank into the seed where that matters.
+    Inference (`training` False) and p = 0 are the exact identity. Positions are int64 element indices of the
+    call's static shape, so tensors must have fewer than 2**32 elements.
+
+    mask[i] = hash32(hash32(i ^ k1) ^ k2) >= round(p·2**32), with k1 = hash32(seed ^ hash32(salt ^ c1)) and
+    k2 = hash32(k1 ^ c2); the second keyed round keeps masks of different keys from being XOR-permutations of one
+    another.
+    """
+
+    def __init__(self, p: float = 0.5, salt: int = 0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
+        if isinstance(salt, bool) or not isinstance(salt, (int, np.integer)) or not 0 <= salt < _U32:
+            raise ValueError(f"dropout salt must be an integer in [0, 2**32), got {salt!r}")
+        self.p, self.salt = float(p), int(salt)
+        self.scale = 1.0 / (1.0 - self.p)
+        self.threshold = int(round(self.p * _U32))  # drop where the hash is below it: P(drop) = p to 2**-32
+        self._salt_key = _hash32(Tensor(self.salt ^ _SALT_OFFSET, mstype.int64))
+        self._second_round = Tensor(_SECOND_ROUND, mstype.int64)
+
+    def keep_mask(self, x):
+        """1 where an element of a tensor shaped like `x` is kept, 0 where dropped (x's dtype)."""
+        key = _hash32(ops.bitwise_xor(_DROPOUT_SEED, self._salt_key))
+        second = _hash32(ops.bitwise_xor(key, self._second_round))
+        positions = ops.arange(0, x.size, dtype=mstype.int64).reshape(x.shape)
+        h = _hash32(ops.bitwise_xor(_hash32(ops.bitwise_xor(positions, key)), second))
+        return ops.stop_gradient(ops.cast(h >= self.threshold, x.dtype))
+
+    def construct(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        return x * (self.keep_mask(x) * self.scale)
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Resampling and plumbing
 
 UPSAMPLE_MODES = ("asymmetric", "align_corners", "half_pixel", "nearest")
@@ -375,6 +545,20 @@ class Upsample(nn.Cell):
     def construct(self, x):
         h, w = x.shape[2], x.shape[3]
         return self._resize(x, (h * self.scale, w * self.scale))
+
+
+class Identity(nn.Cell):
+    """Passes its input through (a placeholder where a block is configured away)."""
+
+    def construct(self, x):
+        return x
+
+
+class Flatten(nn.Cell):
+    """[N, ...] → [N, prod(...)], keeping the batch axis (PyTorch `nn.Flatten()`'s default)."""
+
+    def construct(self, x):
+        return x.reshape((x.shape[0], -1))
 
 
 class Concat(nn.Cell):
