@@ -100,9 +100,27 @@ def select_network(params: dict, meta: dict, name: str | None, exports: list[str
     return chosen, dict(params)
 
 
+def state_of(cell: nn.Cell) -> dict:
+    """name → Parameter of a network (its attribute paths, `block_a.0.conv.weight`, whatever the parameters'
+    own graph names are) or of an optimiser (its parameters' names). Checkpoints are written and read with these."""
+    return dict(cell.parameters_and_names())
+
+
+def rename_for_graph(net: nn.Cell, prefix: str) -> None:
+    """Give `net`'s parameters the graph names `<prefix>.<path>`.
+
+    MindSpore refuses a graph holding two parameters of one name, and a family's networks often share paths (a
+    CycleGAN's two generators, StyleGAN's G and G_ema, a toy G and D both with `body.0.conv.weight`). Checkpoints
+    keep the paths (`state_of`), so files do not depend on this.
+    """
+    for path, param in net.parameters_and_names():
+        param.name = f"{prefix}.{path}"
+
+
 def load_exact(net: nn.Cell, params: dict, where: str) -> None:
-    """Load `params` into `net` only if names and shapes match exactly; else CheckpointError "`where`: ..."."""
-    expected = {p.name: p for p in net.get_parameters()}
+    """Load `params` (keyed as `state_of(net)`) into `net` only if names and shapes match exactly; else
+    CheckpointError "`where`: ..." naming the first offending key."""
+    expected = state_of(net)
     missing = sorted(set(expected) - set(params))
     if missing:
         raise CheckpointError(f"{where}: parameter '{missing[0]}' is missing ({len(missing)} missing in all)")
@@ -114,7 +132,8 @@ def load_exact(net: nn.Cell, params: dict, where: str) -> None:
         if got != tuple(p.shape):
             raise CheckpointError(f"{where}: parameter '{name}' has shape {list(got)} in the checkpoint but "
                                   f"{list(p.shape)} in the network")
-    not_loaded, _ = ms.load_param_into_net(net, params, strict_load=True)
+    by_graph_name = {expected[name].name: value for name, value in params.items()}
+    not_loaded, _ = ms.load_param_into_net(net, by_graph_name, strict_load=True)
     if not_loaded:
         raise CheckpointError(f"{where}: parameter '{not_loaded[0]}' was not loaded")
 

@@ -27,11 +27,10 @@ class EMA:
             raise ValueError(f"EMA half-life must be > 0 kimg, got {half_life_kimg}")
         if rampup is not None and not rampup > 0:
             raise ValueError(f"EMA ramp-up must be > 0 or None, got {rampup}")
-        src, dst = list(source.get_parameters()), list(target.get_parameters())
-        names_src, names_dst = [p.name for p in src], [p.name for p in dst]
-        if names_src != names_dst:
-            raise ValueError("EMA source and target must be the same architecture (parameter names differ)")
-        self.pairs = list(zip(src, dst))
+        src, dst = dict(source.parameters_and_names()), dict(target.parameters_and_names())
+        if list(src) != list(dst) or any(src[k].shape != dst[k].shape for k in src):
+            raise ValueError("EMA source and target must be the same architecture (parameter paths differ)")
+        self.pairs = [(src[k], dst[k]) for k in src]
         self.half_life_kimg, self.rampup = float(half_life_kimg), rampup
 
     def beta(self, images_seen: int, global_batch: int) -> float:

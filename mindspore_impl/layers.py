@@ -624,7 +624,3 @@ class Reshape(nn.Cell):
 def count_params(net: nn.Cell, trainable_only: bool = True) -> int:
     params = net.trainable_params() if trainable_only else net.get_parameters()
     return int(sum(math.prod(p.shape) for p in params))
-
-
-def set_dropout_seed(value: int) -> None:  # placeholder until layers.Dropout lands
-    return None

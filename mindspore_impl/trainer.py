@@ -33,7 +33,7 @@ from mindspore import nn, ops
 
 from mindspore_impl import distributed, host_state, layers
 from mindspore_impl.checkpoint_io import (CheckpointError, load_exact, params_under, read_checkpoint,
-                                          save_checkpoint_atomic)
+                                          rename_for_graph, save_checkpoint_atomic, state_of)
 from mindspore_impl.config import ConfigError, atomic_write_text, save_resolved
 
 
@@ -240,6 +240,8 @@ class Trainer:
             raise TrainingError("the schedule has no epochs: set the phase epochs in the config")
         if cfg.micro_batches > 1:
             self._check_micro_batches_exact()
+        for name, net in family.networks().items():
+            rename_for_graph(net, name)
         self.global_batch = cfg.batch_size * ctx.world
         self.steps_per_epoch = family.data.steps_per_epoch(self.global_batch)
         self._compiled: Dict[str, _CompiledUpdate] = {}
@@ -292,10 +294,8 @@ class Trainer:
         if not self.ctx.is_main:
             return None
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        entries = []
-        for prefix, cell in self._components().items():
-            for p in cell.get_parameters():
-                entries.append({"name": f"{prefix}/{p.name}", "data": p})
+        entries = [{"name": f"{prefix}/{name}", "data": p}
+                   for prefix, cell in self._components().items() for name, p in state_of(cell).items()]
         gs = self.state["global_step"]
         final = save_checkpoint_atomic(entries, self.ckpt_dir / f"step_{gs:08d}.ckpt")
         # The loop position and host state sit beside the weights: resuming from any kept checkpoint is exact.
@@ -313,7 +313,8 @@ class Trainer:
         networks = self.family.networks()
         for index, name in enumerate(self.family.export_names()):
             target = self.run_dir / ("generator.ckpt" if index == 0 else f"{name}.ckpt")
-            save_checkpoint_atomic(networks[name], target,
+            entries = [{"name": path, "data": p} for path, p in state_of(networks[name]).items()]
+            save_checkpoint_atomic(entries, target,
                                    meta={"network": name, "family": str(self.full_config.get("family", ""))})
 
     def _prune(self):
