@@ -104,10 +104,24 @@ def choose_providers(requested: str = "auto", available: list[str] | None = None
     return [provider] if provider == PROVIDERS["cpu"] else [provider, PROVIDERS["cpu"]]
 
 
-def make_session(model: str | bytes, providers: list[str], threads: int = 0, spin: bool = True
-                 ) -> ort.InferenceSession:
-    """An onnxruntime session; `threads`=0 lets onnxruntime pick, `spin`=False stops idle threads busy-waiting
-    (which would steal the cores the video decoder and encoder need)."""
+class ModelLoadError(ConversionError):
+    """onnxruntime refused a model (not ONNX, unknown op, invalid graph); `reason` is its first line. Callers add
+    which model it was (the runtime: the file; the export layer turns it into its ExportError)."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"onnxruntime cannot load the model: {reason}")
+        self.reason = reason
+
+
+def make_session(model: str | Path | bytes | object, providers: list[str] | None = None, threads: int = 0,
+                 spin: bool = True) -> ort.InferenceSession:
+    """The one onnxruntime session factory (the runtime's CLIs, the tiling rewrite, the export's parity check).
+
+    model: a path, serialized bytes, or anything with `SerializeToString()` (an onnx.ModelProto; duck-typed so the
+    runtime needs no `onnx` import). providers: default CPU only. `threads`=0 lets onnxruntime pick; `spin`=False
+    stops idle threads busy-waiting (they would steal the cores the video decoder and encoder, or whatever runs
+    next, need). Raises ModelLoadError when onnxruntime cannot load it.
+    """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = max(0, int(threads))
@@ -115,7 +129,14 @@ def make_session(model: str | bytes, providers: list[str], threads: int = 0, spi
     options.log_severity_level = 3
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model, sess_options=options, providers=providers)
+    if hasattr(model, "SerializeToString"):
+        model = model.SerializeToString()
+    elif isinstance(model, Path):
+        model = str(model)
+    try:
+        return ort.InferenceSession(model, sess_options=options, providers=providers or [PROVIDERS["cpu"]])
+    except Exception as exc:  # onnxruntime raises several unrelated types (Fail, InvalidGraph, ...) with long texts
+        raise ModelLoadError(_first_line(exc)) from None
 
 
 class Generator:
@@ -128,9 +149,9 @@ class Generator:
         self.providers = choose_providers(provider)
         self.threads, self.spin = threads, spin
         try:
-            self.session = make_session(str(self.path), self.providers, threads, spin)
-        except Exception as exc:  # onnxruntime raises several unrelated types for unreadable models
-            raise ConversionError(f"cannot load model {self.path}: {_first_line(exc)}") from None
+            self.session = make_session(self.path, self.providers, threads, spin)
+        except ModelLoadError as exc:
+            raise ConversionError(f"cannot load model {self.path}: {exc.reason}") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) < 1:
             raise ConversionError(f"model {self.path} must have one image input (it has {len(inputs)})")
