@@ -1,4 +1,4 @@
-"""Arguments and error handling shared by the runtime CLIs (photo2anime.py, video2anime.py)."""
+"""Arguments and error handling shared by the runtime CLIs (photo2anime.py, video2anime.py, sample.py)."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +14,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 DEMO_MODEL = ASSETS / "demo_animeganv2.onnx"
 DEMO_PHOTO = ASSETS / "demo_photo.jpg"
 DEMO_CLIP = ASSETS / "demo_clip.mp4"
+DEMO_SAMPLER = ASSETS / "demo_acgan.onnx"
 
 
 def positive_int(text: str) -> int:
@@ -30,11 +31,13 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model, --provider, --threads."""
+def add_model_arguments(parser: argparse.ArgumentParser, default: Path | None = None,
+                        model_help: str = "ONNX generator (ours, or an official AnimeGANv2/v3 NHWC file); "
+                                          "default: the demo model") -> None:
+    """--model (default: `default`, else the demo stylizer, looked up now so tests can point it elsewhere),
+    --provider, --threads."""
     group = parser.add_argument_group("model")
-    group.add_argument("--model", type=Path, default=DEMO_MODEL,
-                       help="ONNX generator (ours, or an official AnimeGANv2/v3 NHWC file); default: the demo model")
+    group.add_argument("--model", type=Path, default=default or DEMO_MODEL, help=model_help)
     group.add_argument("--provider", choices=["auto", *PROVIDERS], default="auto",
                        help="execution provider; auto = CUDA when available, else CPU")
     group.add_argument("--threads", type=non_negative_int, default=0,

@@ -139,6 +139,14 @@ def match_brightness(source: np.ndarray, result: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(result.astype(np.float32) * (src / dst)), 0, 255).astype(np.uint8)
 
 
+def luma8(rgb: np.ndarray) -> np.ndarray:
+    """RGB8 [..., 3] → luma [...] uint8, exactly what Pillow's `Image.convert("L")` gives: ITU-R BT.601 weights
+    0.299/0.587/0.114 in Pillow's 16-bit fixed point with rounding. 1-channel models get this, so they see the
+    values of grey training images made with Pillow."""
+    r, g, b = (rgb[..., i].astype(np.uint32) for i in range(3))
+    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
+
+
 def save_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None) -> Path:
     """Write RGB8 (+ alpha where the format keeps it) atomically; the format follows the suffix."""
     path = Path(path)

@@ -1,0 +1,206 @@
+"""Noise-driven generators (task `sample`: DCGAN, ACGAN, StyleGAN ...): seeds → latents → uint8 images, and grids.
+
+The ports come from the model's `interface` metadata (runtime/interface.py): one `noise` input (z), optionally one
+`onehot` input (tags, in named groups) and one `scalar` input (e.g. `truncation_psi`, its default from the port);
+the first output is the image, `[N, C, H, W]` in the port's range, C = 1 (replicated to RGB) or 3.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from runtime.errors import ConversionError
+from runtime.interface import Port
+from runtime.session import OnnxModel, _first_line, to_pixels
+
+MAX_SEED = 2 ** 32 - 1  # NumPy's RandomState takes seeds in [0, 2**32)
+
+
+class Sampler(OnnxModel):
+    """A `task: sample` model: `latents(seeds)` → z, `encode_tags({...})` → the tags row, `sampler(z, tags, psi)`
+    → uint8 [N, H, W, 3]."""
+
+    runner = "sample"
+
+    def __init__(self, path: str | Path, provider: str = "auto", threads: int = 0, spin: bool = True):
+        super().__init__(path, provider, threads, spin)
+        if self.interface is None:
+            raise ConversionError(f"{self.path.name} says task sample but has no `interface` metadata naming its "
+                                  "inputs; re-export it")
+        ports = {kind: self.interface.inputs_of(kind) for kind in ("noise", "onehot", "scalar")}
+        if len(ports["noise"]) != 1 or len(ports["onehot"]) > 1 or len(ports["scalar"]) > 1:
+            raise ConversionError(f"{self.path.name}: a sampling model takes one noise input and at most one onehot "
+                                  f"and one scalar input (it has {', '.join(p.name for p in self.interface.inputs)})")
+        self.noise: Port = ports["noise"][0]
+        self.tags: Port | None = (ports["onehot"] or [None])[0]
+        self.scalar: Port | None = (ports["scalar"] or [None])[0]
+        self.output: Port = self.interface.outputs[0]
+        batch = next(a.shape[0] for a in self.graph_inputs if a.name == self.noise.name)
+        self.max_batch = batch if isinstance(batch, int) and batch > 0 else None
+
+    @property
+    def z_dim(self) -> int:
+        return self.noise.width
+
+    @property
+    def tag_groups(self) -> dict[str, tuple[str, ...]]:
+        """group name → its value names, in port order ({} when the model takes no tags)."""
+        return dict(self.tags.groups) if self.tags is not None else {}
+
+    def describe(self) -> str:
+        """One line for logs."""
+        parts = [f"z {self.z_dim}"]
+        if self.tags is not None:
+            parts.append("tags " + ", ".join(f"{g}({len(v)})" for g, v in self.tags.groups))
+        if self.scalar is not None:
+            parts.append(f"{self.scalar.name} (default {self.scalar.default:g})")
+        return f"{self.path.name}: {self.task}, {'; '.join(parts)}, {self.active_provider}"
+
+    # -- inputs ---------------------------------------------------------------------------------------------------
+    def latents(self, seeds: Sequence[int], sigma: float = 1.0) -> np.ndarray:
+        """float32 [len(seeds), z_dim]: row i is `np.random.RandomState(seeds[i]).randn(1, z_dim) * sigma`, the
+        NVlabs seed → z rule (StyleGAN's generate scripts), so a seed here gives the z it gives there."""
+        rows = []
+        for seed in seeds:
+            if not 0 <= int(seed) <= MAX_SEED:
+                raise ConversionError(f"seed {seed} is outside 0..{MAX_SEED}")
+            rows.append(np.random.RandomState(int(seed)).randn(1, self.z_dim) * sigma)
+        return np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, self.z_dim), np.float32)
+
+    def encode_tags(self, tags: Mapping[str, str]) -> np.ndarray:
+        """{group: value} for every group → the float32 one-hot row [K]; unknown or missing names are errors that
+        list the valid ones."""
+        if self.tags is None:
+            raise ConversionError(f"{self.path.name} takes no tags")
+        groups = self.tag_groups
+        unknown = [g for g in tags if g not in groups]
+        if unknown:
+            raise ConversionError(f"unknown tag group {unknown[0]!r}; groups: {', '.join(groups)}")
+        row, offset = np.zeros(self.tags.width, np.float32), 0
+        for group, values in groups.items():
+            if group not in tags:
+                raise ConversionError(f"missing tag group {group!r} (one of {', '.join(values)}); every group "
+                                      f"needs a value: {', '.join(groups)}")
+            if tags[group] not in values:
+                raise ConversionError(f"unknown {group} value {tags[group]!r}; one of {', '.join(values)}")
+            row[offset + values.index(tags[group])] = 1.0
+            offset += len(values)
+        return row
+
+    def seeded_tags(self, seeds: Sequence[int]) -> np.ndarray:
+        """float32 [len(seeds), K]: one value per group drawn uniformly for each seed, from NumPy's generator
+        seeded with [seed, 1] (a stream apart from the z one, so z still follows the NVlabs rule)."""
+        if self.tags is None:
+            raise ConversionError(f"{self.path.name} takes no tags")
+        rows = []
+        for seed in seeds:
+            rng = np.random.default_rng([int(seed), 1])
+            rows.append(self.encode_tags({g: v[int(rng.integers(len(v)))] for g, v in self.tags.groups}))
+        return np.stack(rows) if rows else np.zeros((0, self.tags.width), np.float32)
+
+    # -- running --------------------------------------------------------------------------------------------------
+    def _feed(self, z: np.ndarray, tags, psi: float | None) -> dict[str, np.ndarray]:
+        z = np.asarray(z, np.float32)
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ConversionError(f"z must be [N, {self.z_dim}], got {list(z.shape)}")
+        feed = {self.noise.name: z}
+        if self.tags is not None:
+            if tags is None:
+                raise ConversionError(f"{self.path.name} needs tags: {', '.join(self.tag_groups)}")
+            if isinstance(tags, Mapping):
+                tags = self.encode_tags(tags)
+            tags = np.asarray(tags, np.float32)
+            if tags.ndim == 1:
+                tags = np.broadcast_to(tags, (len(z), len(tags)))
+            if tags.shape != (len(z), self.tags.width):
+                raise ConversionError(f"tags must be [{self.tags.width}] or [N, {self.tags.width}], "
+                                      f"got {list(tags.shape)}")
+            feed[self.tags.name] = np.ascontiguousarray(tags)
+        elif tags is not None:
+            raise ConversionError(f"{self.path.name} takes no tags")
+        if self.scalar is not None:
+            feed[self.scalar.name] = np.array(self.scalar.default if psi is None else psi, np.float32)
+        elif psi is not None:
+            raise ConversionError(f"{self.path.name} has no scalar (truncation) input")
+        return feed
+
+    def __call__(self, z: np.ndarray, tags=None, psi: float | None = None, batch: int | None = None) -> np.ndarray:
+        """uint8 [N, H, W, 3] for latents z [N, z_dim]; tags: a {group: value} dict, a row [K] for every sample or
+        rows [N, K]; psi: the scalar input (default: the port's). Runs in batches of `batch` (and the model's
+        fixed batch size, when it has one)."""
+        feed = self._feed(z, tags, psi)
+        step = min(batch or len(z), self.max_batch or len(z)) or 1
+        parts = []
+        for i in range(0, len(z), step):
+            chunk = {k: v if v.ndim == 0 else v[i:i + step] for k, v in feed.items()}  # the scalar goes whole
+            try:
+                (out,) = self.session.run([self.output.name], chunk)
+            except Exception as exc:
+                raise ConversionError(f"model {self.path.name} failed on z {list(chunk[self.noise.name].shape)}: "
+                                      f"{_first_line(exc)}") from None
+            if out.ndim != 4 or out.shape[1] != self.output.channels:
+                raise ConversionError(f"model {self.path.name} returned shape {list(out.shape)}; its interface says "
+                                      f"{list(self.output.shape)}")
+            parts.append(to_pixels(out.transpose(0, 2, 3, 1), self.output.range))
+        if not parts:
+            raise ConversionError("no latents to sample")
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+# -- grids ----------------------------------------------------------------------------------------------------------
+def near_square(count: int) -> tuple[int, int]:
+    """(rows, cols) for `count` cells: cols = ⌈√count⌉, as few rows as fit."""
+    cols = max(1, int(np.ceil(np.sqrt(count))))
+    return max(1, -(-count // cols)), cols
+
+
+def make_grid(images: Sequence[np.ndarray] | np.ndarray, rows: int, cols: int,
+              row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None,
+              gutter: int = 2) -> np.ndarray:
+    """Equal-size uint8 [H, W, 3] images, row by row, in a rows × cols grid with white gutters (and border) of
+    `gutter` pixels; cells past the last image stay white. Labels are drawn in black with Pillow's default font in
+    a left (row) or top (column) margin. Deterministic: same inputs, same pixels."""
+    images = list(images)
+    if rows < 1 or cols < 1:
+        raise ConversionError(f"grid {rows}x{cols} needs at least one row and one column")
+    if len(images) > rows * cols:
+        raise ConversionError(f"{len(images)} images do not fit a {rows}x{cols} grid")
+    if not images or any(im.shape != images[0].shape for im in images) or images[0].ndim != 3:
+        raise ConversionError("a grid needs one or more images of one shape [H, W, 3]")
+    for labels, count, what in ((row_labels, rows, "row"), (col_labels, cols, "column")):
+        if labels is not None and len(labels) != count:
+            raise ConversionError(f"{len(labels)} {what} labels for {count} {what}s")
+    height, width = images[0].shape[:2]
+    font = ImageFont.load_default()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+
+    def size(text: str) -> tuple[int, int]:
+        """Extent from the drawing origin (the font's own offsets included), so nothing is clipped."""
+        _, _, right, bottom = measure.textbbox((0, 0), str(text), font=font)
+        return right, bottom
+
+    pad = 2 * gutter
+    left = max((size(t)[0] for t in row_labels), default=0) + pad if row_labels is not None else 0
+    top = max((size(t)[1] for t in col_labels), default=0) + pad if col_labels is not None else 0
+    canvas = np.full((top + gutter + rows * (height + gutter), left + gutter + cols * (width + gutter), 3), 255,
+                     np.uint8)
+    for index, image in enumerate(images):
+        y = top + gutter + (index // cols) * (height + gutter)
+        x = left + gutter + (index % cols) * (width + gutter)
+        canvas[y:y + height, x:x + width] = image
+    if row_labels is None and col_labels is None:
+        return canvas
+    picture = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(picture)
+    for r, text in enumerate(row_labels or ()):
+        w, h = size(text)
+        draw.text((gutter, top + gutter + r * (height + gutter) + (height - h) // 2), str(text), fill=(0, 0, 0),
+                  font=font)
+    for c, text in enumerate(col_labels or ()):
+        w, h = size(text)
+        draw.text((left + gutter + c * (width + gutter) + (width - w) // 2, gutter), str(text), fill=(0, 0, 0),
+                  font=font)
+    return np.asarray(picture)
