@@ -156,3 +156,24 @@ def test_networks_without_a_declaration_are_refused(tmp_path):
         interface_of(layers.ReLU())
     spec = interface_of(GreyToColour(), task="stylize")
     assert spec.task == "stylize" and spec.inputs[0] == image_port("input", 1)
+
+
+def test_exported_tag_sampler_samples_through_the_runtime(tmp_path):
+    """MindSpore's network and the runtime's Sampler give the same images for the same seeds and tags."""
+    from runtime.sampler import Sampler, make_grid
+
+    net = randomize(TagSampler())
+    export_generator(net, tmp_path / "s.onnx", family="toy", progress=False)
+    sampler = Sampler(tmp_path / "s.onnx", provider="cpu")
+    assert sampler.z_dim == 6 and sampler.tag_groups == {"hair": HAIR, "eye": EYES}
+    z = sampler.latents([0, 1, 2])
+    np.testing.assert_array_equal(z[1], np.random.RandomState(1).randn(6).astype(np.float32))
+    tags = sampler.encode_tags({"hair": "aqua", "eye": "blue"})
+    np.testing.assert_array_equal(tags, [0, 0, 1, 0, 1])
+    images = sampler(z, tags)
+    want = net(ms.Tensor(z), ms.Tensor(np.tile(tags, (3, 1)))).asnumpy()
+    want = np.rint((np.clip(want, -1, 1) + 1) * 127.5).transpose(0, 2, 3, 1)
+    assert images.shape == (3, 8, 8, 3) and images.dtype == np.uint8
+    assert np.abs(images.astype(int) - want).max() <= 1  # rounding at a pixel-level boundary
+    grid = make_grid(images, 1, 3)
+    assert grid.shape[0] >= 8 and grid.shape[1] >= 24

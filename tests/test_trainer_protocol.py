@@ -185,3 +185,35 @@ def test_exported_networks_are_chosen_by_name(tmp_path):
     ms.save_checkpoint([{"name": f"G/{k}", "data": ms.Tensor(v)} for k, v in raw.items()], str(only_g))
     with pytest.raises(CheckpointError, match=r"holds no network 'G_ema' \(it holds: G\)"):
         load_exported(cfg, only_g)
+
+
+def test_to_onnx_exports_the_named_network_of_a_run(tmp_path):
+    """`export/to_onnx.py --network` on a training checkpoint: the default is the family's first export (G_ema),
+    G on request, each the network it names; a name the family does not export fails listing the names."""
+    import onnx
+    import yaml
+
+    from export.to_onnx import main as to_onnx
+    from runtime.session import make_session
+
+    run = tmp_path / "run"
+    trainer = build_trainer(toy_config(run, train={"max_steps": 3}))
+    trainer.fit(progress=False)
+    config = tmp_path / "toy.yaml"
+    config.write_text(yaml.safe_dump(toy_config(run)))
+    step = run / "checkpoints/step_00000003.ckpt"
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32)
+    outputs = {}
+    for name in (None, "G"):
+        out = tmp_path / f"{name or 'default'}.onnx"
+        to_onnx(["--config", str(config), "--ckpt", str(step), "--output", str(out), "--quiet"]
+                + (["--network", name] if name else []))
+        meta = {p.key: p.value for p in onnx.load(out).metadata_props}
+        outputs[meta["network"]] = make_session(str(out)).run(None, {"input": x})[0]
+    trainer.family.set_train(False)
+    for name, net in (("G_ema", trainer.family.generator_ema), ("G", trainer.family.generator)):
+        np.testing.assert_allclose(outputs[name], net(ms.Tensor(x)).asnumpy(), atol=1e-5)
+    assert not np.allclose(outputs["G"], outputs["G_ema"], atol=1e-4)
+    with pytest.raises(CheckpointError, match=r"network 'D' is not one this config exports \(choose from: G_ema, G\)"):
+        to_onnx(["--config", str(config), "--ckpt", str(step), "--output", str(tmp_path / "d.onnx"),
+                 "--network", "D", "--quiet"])
