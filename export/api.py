@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -22,6 +21,7 @@ from export.errors import ExportError
 from export.parity import ParityReport, check_parity, image_feeds
 from export.passes import fold_affine_into_conv
 from export.tracer import TensorSpec, trace
+from runtime.atomic import write_bytes_atomic
 
 DEFAULT_OPSET = 17
 # fp32: the issue's bound. fp16: measured max |diff| (random weights, 64² and 96×128, batch 1 and 4) was
@@ -94,26 +94,14 @@ def set_metadata(model: onnx.ModelProto, updates: dict[str, str]) -> None:
 
 
 def write_model_atomic(model: onnx.ModelProto | bytes, path: str | os.PathLike) -> Path:
-    """Serialise to a temp file in the target folder and `os.replace` it into place."""
+    """The ONNX writer: serialise `model` and write it with `runtime.atomic.write_bytes_atomic` (parent folders
+    created); ExportError, naming the path, when it cannot be written."""
     path = Path(path)
     data = model.SerializeToString() if isinstance(model, onnx.ModelProto) else model
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        return write_bytes_atomic(path, data, make_parents=True)
     except OSError as e:
-        raise ExportError(f"cannot write to {path.parent}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
-        raise
-    return path
+        raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 import mindspore as ms
 from mindspore import nn
 
-from datasets.atomic import atomic_path
+from runtime.atomic import atomic_path
 
 
 class CheckpointError(Exception):
@@ -24,11 +24,21 @@ class CheckpointError(Exception):
 
 
 def save_checkpoint_atomic(obj, path, make_parents: bool = True) -> Path:
-    """`obj`: a Cell, or a list of {"name", "data"} entries, as ms.save_checkpoint takes (ms.save_checkpoint
-    writes the file itself, so write beside and rename)."""
+    """The MindSpore checkpoint writer: `obj` (a Cell, or a list of {"name", "data"} entries, as ms.save_checkpoint
+    takes) to `path`, through the one atomic mechanism (ms.save_checkpoint writes the file itself, so it writes
+    the temp file, which is then renamed). CheckpointError, naming the path, when it cannot be written.
+
+    `path` must end in .ckpt: MindSpore appends that suffix to any other name, so the temp file it was given would
+    stay empty and the checkpoint would land elsewhere.
+    """
     path = Path(path)
-    with atomic_path(path, suffix=".ckpt", make_parents=make_parents) as tmp:
-        ms.save_checkpoint(obj, str(tmp))
+    if path.suffix != ".ckpt":
+        raise CheckpointError(f"{path}: a MindSpore checkpoint name must end in .ckpt")
+    try:
+        with atomic_path(path, make_parents=make_parents) as tmp:
+            ms.save_checkpoint(obj, str(tmp))
+    except OSError as exc:
+        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
     return path
 
 

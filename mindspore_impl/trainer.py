@@ -23,7 +23,8 @@ from mindspore import nn, ops
 from mindspore_impl import distributed
 from mindspore_impl.checkpoint_io import (CheckpointError, load_exact, params_under, read_checkpoint,
                                           save_checkpoint_atomic)
-from mindspore_impl.config import atomic_write_text, save_resolved
+from mindspore_impl.config import save_resolved
+from runtime.atomic import write_text_atomic
 
 
 class TrainingError(RuntimeError):
@@ -187,8 +188,8 @@ class Trainer:
         gs = self.state["global_step"]
         final = save_checkpoint_atomic(entries, self.ckpt_dir / f"step_{gs:08d}.ckpt")
         # The loop position sits beside the weights: resuming from any kept checkpoint is exact.
-        atomic_write_text(final.with_suffix(".json"), json.dumps(self.state))
-        atomic_write_text(self.ckpt_dir / "latest.json", json.dumps({"checkpoint": final.name, **self.state}))
+        write_text_atomic(final.with_suffix(".json"), json.dumps(self.state))
+        write_text_atomic(self.ckpt_dir / "latest.json", json.dumps({"checkpoint": final.name, **self.state}))
         self._export_generator()
         self._prune()
         return final
@@ -239,7 +240,7 @@ class Trainer:
         if not rows:
             return
         kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= global_step]
-        atomic_write_text(self.csv_path, "".join(",".join(r) + "\n" for r in kept))
+        write_text_atomic(self.csv_path, "".join(",".join(r) + "\n" for r in kept))
 
     def _log(self, row: Dict[str, float]):
         if not self.ctx.is_main:
@@ -265,7 +266,7 @@ class Trainer:
             rows = list(csv.DictReader(f))
         self._csv_fields.append(key)
         lines = [",".join(self._csv_fields)] + [",".join(str(r.get(k, "")) for k in self._csv_fields) for r in rows]
-        atomic_write_text(self.csv_path, "\n".join(lines) + "\n")
+        write_text_atomic(self.csv_path, "\n".join(lines) + "\n")
 
     def plot_losses(self) -> Optional[Path]:
         if not self.ctx.is_main or not self.csv_path.is_file():
