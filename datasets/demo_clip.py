@@ -22,8 +22,8 @@ import skimage.data  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from runtime.atomic import atomic_path  # noqa: E402
-from runtime.cli import ASSETS, positive_int, run_main  # noqa: E402
-from runtime.errors import ConversionError  # noqa: E402
+from runtime.cli import ASSETS, positive_int  # noqa: E402
+from runtime.errors import ConversionError, run_main  # noqa: E402
 
 SAMPLE_RATE = 48000
 # (picture, start box, end box) with boxes as fractions (left, top, width) of the picture; height follows 16:9.

@@ -20,22 +20,29 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as `python export/build_demo_model.py`
+
+from export.errors import ExportError  # noqa: E402
+from runtime.errors import run_main  # noqa: E402
+
 CONFIG = ROOT / "configs/animeganv2/demo.yaml"
 OUTPUT = ROOT / "runtime/assets/demo_animeganv2.onnx"
 
 
 def run(*cmd):
+    """Run one step; a failed step (it has printed its own error) stops the build with one more line."""
     print("+", " ".join(str(c) for c in cmd), flush=True)
-    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
+    done = subprocess.run([str(c) for c in cmd], cwd=ROOT)
+    if done.returncode:
+        raise ExportError(f"step {Path(str(cmd[1])).name} failed (exit status {done.returncode})")
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--force", action="store_true", help="rebuild the dataset and retrain from scratch")
     p.add_argument("--output", default=str(OUTPUT))
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
-    sys.path.insert(0, str(ROOT))
     from mindspore_impl.config import load_config, parse_yaml
 
     cfg = load_config(CONFIG)
@@ -55,8 +62,8 @@ def main():
     saved = run_dir / "config.yaml"
     if not args.force and saved.is_file() and parse_yaml(saved.read_text()) != cfg:
         # resuming (or re-exporting) a run made with other settings would bundle the wrong model
-        sys.exit(f"error: {run_dir} holds a run with other settings than {CONFIG.name}; "
-                 f"move it away or pass --force")
+        raise ExportError(f"{run_dir} holds a run with other settings than {CONFIG.name}; "
+                          f"move it away or pass --force")
     train = [sys.executable, "mindspore_impl/train.py", "--config", CONFIG]
     if (run_dir / "checkpoints/latest.json").is_file() and not args.force:
         train.append("--resume")  # finishes an interrupted run; a finished run stops at once
@@ -67,4 +74,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -26,11 +26,11 @@ from mindspore_impl.checkpoint_io import load_generator_weights  # noqa: E402
 from export.errors import ExportError  # noqa: E402
 from export.quantize import (CALIBRATION_METHODS, DEFAULT_METHOD, DEFAULT_PERCENTILE, int8_quality,  # noqa: E402
                              load_images, quantize_int8, split_calibration)
-from mindspore_impl.cli import run_main  # noqa: E402
 from mindspore_impl.config import (ConfigError, add_config_args, check_keys, factory_kwargs,  # noqa: E402
                                    load_config, section)
 import mindspore_impl.models  # noqa: E402,F401  (registers every family's network factories)
 from mindspore_impl.registry import MODELS  # noqa: E402
+from runtime.errors import run_main  # noqa: E402
 
 EXPORT_KEYS = ("style",)  # the config's optional `export:` section
 
@@ -148,4 +148,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    run_main(main, user_errors=(ExportError,))
+    run_main(main)

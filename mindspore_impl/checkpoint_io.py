@@ -17,9 +17,10 @@ import mindspore as ms
 from mindspore import nn
 
 from runtime.atomic import atomic_path
+from runtime.errors import UserError
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """The checkpoint is missing, unreadable, or does not match the network (message names the key)."""
 
 

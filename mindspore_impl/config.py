@@ -25,9 +25,10 @@ from typing import Iterable
 import yaml
 
 from runtime.atomic import write_text_atomic
+from runtime.errors import UserError
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config problem the user can fix; the message names the offending key."""
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import inspect
 from typing import Callable, Dict
 
+from runtime.errors import UserError
 
-class RegistryError(KeyError):
+
+class RegistryError(UserError, KeyError):
     """An unknown name was looked up; the message lists what is registered."""
 
     def __str__(self):  # KeyError would quote the message; keep it a readable one-liner

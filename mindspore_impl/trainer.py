@@ -25,9 +25,10 @@ from mindspore_impl.checkpoint_io import (CheckpointError, load_exact, params_un
                                           save_checkpoint_atomic)
 from mindspore_impl.config import save_resolved
 from runtime.atomic import write_text_atomic
+from runtime.errors import UserError
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """Training cannot go on (NaN loss, bad checkpoint, empty data); the message says why and what was kept."""
 
 

@@ -25,8 +25,8 @@ if __name__ == "__main__":  # run as `python mindspore_impl/vgg19_convert.py` fr
 
 import numpy as np
 
-from mindspore_impl.models.vgg19 import (VGG19_CONV_LAYERS, VGG_MEAN_BGR, VGGWeightsError, save_vgg19_checkpoint,
-                                         vgg19_param_shapes)
+from mindspore_impl.models.vgg19 import VGG19_CONV_LAYERS, VGG_MEAN_BGR, save_vgg19_checkpoint, vgg19_param_shapes
+from runtime.errors import UserError, run_main
 
 # torchvision's ImageNet normalisation (RGB order).
 TORCHVISION_MEAN_RGB = (0.485, 0.456, 0.406)
@@ -37,7 +37,7 @@ TORCHVISION_UNUSED_CONV_INDICES = (28, 30, 32, 34)  # conv5_1..conv5_4
 CAFFE_UNUSED_LAYERS = ("conv5_1", "conv5_2", "conv5_3", "conv5_4", "fc6", "fc7", "fc8")
 
 
-class ConversionError(Exception):
+class ConversionError(UserError):
     """The input weights cannot be converted (unreadable, missing/unknown tensors, wrong shapes)."""
 
 
@@ -197,7 +197,7 @@ def convert(source_format: str, input_path, output_path) -> None:
 
 
 def main(argv=None) -> int:
-    """CLI entry point; returns the exit status (2 on error)."""
+    """CLI entry point (run through runtime.errors.run_main); problems raise UserErrors."""
     parser = argparse.ArgumentParser(description="Convert VGG19 weights to the MindSpore loss-network checkpoint.")
     parser.add_argument("--from", dest="source_format", required=True, choices=sorted(CONVERTERS),
                         help="input format")
@@ -205,16 +205,11 @@ def main(argv=None) -> int:
     parser.add_argument("--output", required=True, help="output MindSpore checkpoint (.ckpt)")
     args = parser.parse_args(argv)
     if Path(args.input).resolve() == Path(args.output).resolve():
-        print("error: --output must differ from --input", file=sys.stderr)
-        return 2
-    try:
-        convert(args.source_format, args.input, args.output)
-    except (ConversionError, VGGWeightsError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise ConversionError("--output must differ from --input")
+    convert(args.source_format, args.input, args.output)
     print(f"wrote {args.output} ({len(vgg19_param_shapes())} tensors, VGG19 conv1_1..conv4_4)")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

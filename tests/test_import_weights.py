@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from mindspore_impl import import_weights as cli
-from mindspore_impl.cli import run_main
 from mindspore_impl.models.animeganv2 import AnimeGANv2Generator
 from mindspore_impl.weights import IMPORTERS, RenameTable, WeightImportError, apply_table
 from mindspore_impl.weights.animeganv2_pt import ANIMEGANV2_PT_TABLE
 from mindspore_impl.weights.torch_io import read_torch_state_dict
+from runtime.errors import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -162,7 +162,7 @@ def test_missing_torch_gives_a_clear_error(tmp_path, monkeypatch):
 def run_cli(argv, capsys):
     """The CLI's main() through the same error handler as `python mindspore_impl/import_weights.py`."""
     with pytest.raises(SystemExit) as exc:
-        run_main(lambda: cli.main(argv), (WeightImportError,))
+        run_main(cli.main, argv)
     out = capsys.readouterr()
     return exc.value.code, out.out, out.err
 

@@ -11,8 +11,8 @@ from skimage import data as skdata
 
 from datasets.image_io import read_rgb, resize_rgb, write_image_atomic
 from mindspore_impl import infer
-from mindspore_impl.cli import run_main
 from mindspore_impl.config import load_config
+from runtime.errors import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs/animeganv2/tiny.yaml"
@@ -69,7 +69,7 @@ def photos(tmp_path):
 
 def cli(argv, capsys):
     with pytest.raises(SystemExit) as exc:
-        run_main(lambda: infer.main(argv), (infer.InferError,))
+        run_main(infer.main, argv)
     out = capsys.readouterr()
     return exc.value.code, out.out, out.err
 

@@ -18,11 +18,12 @@ from typing import Callable, Dict, Mapping, Sequence, Tuple
 import numpy as np
 
 from mindspore_impl.registry import Registry
+from runtime.errors import UserError
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
-class WeightImportError(Exception):
+class WeightImportError(UserError):
     """Weights cannot be imported (unreadable file, missing/unexpected tensor, shape mismatch); names the key."""
 
 
