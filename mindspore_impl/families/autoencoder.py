@@ -22,6 +22,7 @@ from mindspore_impl.config import ConfigError, build_dataclass, section
 from mindspore_impl.registry import build_network
 from mindspore_impl.families.base import Family, image_grid, to_uint8
 from mindspore_impl.losses import animegan as L
+from mindspore_impl.losses import gan
 from mindspore_impl.registry import FAMILIES
 from mindspore_impl.trainer import Phase, Update
 
@@ -186,6 +187,6 @@ class AutoencoderFamily(Family):
     def loss(self, anime):
         c = self.loss_cfg
         out = self.generator(anime)
-        rec = L.l1_loss(out, anime)
+        rec = gan.l1_loss(out, anime)
         con = L.content_loss(self.vgg(anime), self.vgg(out))
         return c.rec_weight * rec + c.con_weight * con, ops.stack([rec, con])
