@@ -5,7 +5,6 @@ One registry per kind of thing (networks, training families). A family file deco
 """
 from __future__ import annotations
 
-import inspect
 from typing import Callable, Dict
 
 from runtime.errors import UserError
@@ -49,9 +48,6 @@ class Registry:
 
     def build(self, name: str, **kwargs):
         return self.get(name)(**kwargs)
-
-    def signature(self, name: str) -> inspect.Signature:
-        return inspect.signature(self.get(name))
 
 
 MODELS = Registry("model")  # generators, discriminators, feature extractors
