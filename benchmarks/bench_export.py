@@ -37,6 +37,7 @@ from export.parity import make_session  # noqa: E402
 from export.quantize import psnr, quantize_int8  # noqa: E402
 from mindspore_impl import layers  # noqa: E402
 from mindspore_impl.registry import MODELS  # noqa: E402
+from runtime.errors import run_main  # noqa: E402
 
 GENERATOR = dict(width=1.0, norm_eps=1e-5, upsample="align_corners")  # configs/animeganv2/pytorch_port.yaml
 INT8, INT8_PADS_FLOAT = "ours int8 (QDQ)", "ours int8 (QDQ), reflect pads left in float"
@@ -311,4 +312,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -21,9 +21,9 @@ import numpy as np  # noqa: E402
 import skimage.data  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from runtime.atomic import atomic_path  # noqa: E402
-from runtime.cli import ASSETS, positive_int, run_main  # noqa: E402
-from runtime.errors import ConversionError  # noqa: E402
+from runtime.cli import ASSETS, positive_int  # noqa: E402
+from runtime.errors import ConversionError, run_main  # noqa: E402
+from runtime.outputs import output_file  # noqa: E402
 
 SAMPLE_RATE = 48000
 # (picture, start box, end box) with boxes as fractions (left, top, width) of the picture; height follows 16:9.
@@ -90,7 +90,7 @@ def render_audio(seconds: float) -> np.ndarray:
 def write_clip(path: Path, frames: list[np.ndarray], audio: np.ndarray, fps: int, crf: int) -> None:
     """H.264 yuv420p + AAC in MP4, deterministic (one x264 thread, bit-exact flags, no timestamps in metadata)."""
     height, width = frames[0].shape[:2]
-    with atomic_path(path) as tmp:
+    with output_file(path) as tmp:
         with av.open(str(tmp), "w", format="mp4", options={"fflags": "+bitexact"}) as out:
             video = out.add_stream("libx264", rate=fps)
             video.width, video.height, video.pix_fmt = width, height, "yuv420p"
@@ -116,7 +116,7 @@ def write_clip(path: Path, frames: list[np.ndarray], audio: np.ndarray, fps: int
 def write_photo(path: Path, side: int) -> None:
     """The sample photo: astronaut() at side×side, JPEG quality 90."""
     image = _picture("astronaut").resize((side, side), Image.Resampling.LANCZOS)
-    with atomic_path(path) as tmp:
+    with output_file(path) as tmp:
         image.save(tmp, format="JPEG", quality=90)
 
 

@@ -27,7 +27,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from datasets.edge_smooth import smooth_edges
-from datasets.image_io import ImageReadError, ImageWriteError, read_rgb, resize_rgb, write_image_atomic
+from datasets.image_io import ImageReadError, read_rgb, resize_rgb, write_image_atomic
+from runtime.errors import UserError, run_main
 
 STYLE_NAME = "demo"
 # Colour pictures shipped inside the scikit-image wheel (no pooch download needed).
@@ -37,7 +38,7 @@ SOURCE_FILES = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "mot
 NOT_FOR_STYLE = frozenset({"hubble_deep_field.jpg"})
 
 
-class DemoDataError(Exception):
+class DemoDataError(UserError):
     """The demo dataset cannot be built (no source photos, bad arguments, unwritable output)."""
 
 
@@ -166,7 +167,7 @@ def save_preview(path, size: int = 128, rows: int = 4, seed: int = 1) -> None:
 
 
 def main(argv=None) -> int:
-    """CLI entry point; returns the exit status (2 on error)."""
+    """CLI entry point (run through runtime.errors.run_main); problems raise UserErrors (DemoDataError, ...)."""
     parser = argparse.ArgumentParser(description="Build a small AnimeGAN demo dataset (style 'demo') offline.")
     parser.add_argument("--output", required=True, help="dataset root to create (official layout)")
     parser.add_argument("--size", type=int, default=256, help="square image side (default 256)")
@@ -180,13 +181,12 @@ def main(argv=None) -> int:
         counts = build_demo_dataset(args.output, args.size, args.count, args.style_count, args.eval_count, args.seed)
         if args.preview:
             save_preview(args.preview)
-    except (DemoDataError, ImageWriteError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except OSError as exc:  # any file-system failure not already reported by the writers
+        raise DemoDataError(f"cannot write the demo dataset to {args.output}: {exc.strerror or exc}") from None
     summary = ", ".join(f"{k}: {v}" for k, v in counts.items())
     print(f"demo dataset written to {args.output} ({summary})")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

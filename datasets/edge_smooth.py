@@ -26,12 +26,13 @@ from tqdm import tqdm
 
 from datasets.image_io import (ImageReadError, ImageWriteError, list_images, normalize_size, read_rgb,
                                write_image_atomic)
+from runtime.errors import UserError, run_main
 
 CANNY_LOW, CANNY_HIGH = 100, 200
 KERNEL_SIZE = 5
 
 
-class EdgeSmoothError(Exception):
+class EdgeSmoothError(UserError):
     """A dataset folder for edge smoothing is missing or unusable."""
 
 
@@ -89,25 +90,24 @@ def smooth_dataset(style_root, size=256, progress: bool = True) -> tuple[int, li
 
 
 def main(argv=None) -> int:
-    """CLI entry point; returns the exit status (0 ok, 2 on a fatal error or when nothing could be written)."""
+    """CLI entry point (run through runtime.errors.run_main): 0 when at least one image was written; a fatal
+    problem, or nothing written, is an EdgeSmoothError."""
     parser = argparse.ArgumentParser(description="Edge-smooth AnimeGAN style images: STYLE/style/* -> STYLE/smooth/*")
     parser.add_argument("--dataset", required=True, help="the style folder ROOT/<style> (holding style/)")
     parser.add_argument("--size", type=int, default=256, help="square side the images are resized to (default 256)")
     args = parser.parse_args(argv)
     try:
         normalize_size(args.size)
-        written, problems = smooth_dataset(args.dataset, args.size)
-    except (EdgeSmoothError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:
+        raise EdgeSmoothError(f"--size: {exc}") from None
+    written, problems = smooth_dataset(args.dataset, args.size)
     for line in problems:
         print(line, file=sys.stderr)
     print(f"edge_smooth: wrote {written} image(s) to {Path(args.dataset) / 'smooth'}, skipped {len(problems)}")
     if written == 0:
-        print("error: no image could be smoothed", file=sys.stderr)
-        return 2
+        raise EdgeSmoothError("no image could be smoothed")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -121,11 +121,12 @@ def set_metadata(model: onnx.ModelProto, updates: dict[str, str]) -> None:
 
 
 def write_model_atomic(model: onnx.ModelProto | bytes, path: str | os.PathLike) -> Path:
-    """Write the model through the one atomic writer; OSError becomes a one-line ExportError."""
+    """The ONNX writer: serialise `model` and write it with `runtime.atomic.write_bytes_atomic` (parent folders
+    created); ExportError, naming the path, when it cannot be written."""
     path = Path(path)
     data = model.SerializeToString() if isinstance(model, onnx.ModelProto) else model
     try:
-        return write_bytes_atomic(path, data)
+        return write_bytes_atomic(path, data, make_parents=True)
     except OSError as e:
         raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
 

@@ -28,9 +28,9 @@ from export.api import (DEFAULT_OPSET, DEFAULT_TOLERANCE, interface_of, prepare_
 from export.errors import ExportError  # noqa: E402
 from export.quantize import (CALIBRATION_METHODS, DEFAULT_METHOD, DEFAULT_PERCENTILE, int8_quality,  # noqa: E402
                              load_images, quantize_int8, split_calibration)
-from mindspore_impl.cli import run_main  # noqa: E402
 from mindspore_impl.config import add_config_args, check_keys, load_config, section  # noqa: E402
 from mindspore_impl.families.base import load_exported  # noqa: E402
+from runtime.errors import run_main  # noqa: E402
 
 EXPORT_KEYS = ("style",)  # the config's optional `export:` section
 
@@ -143,4 +143,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    run_main(main, user_errors=(ExportError,))
+    run_main(main)

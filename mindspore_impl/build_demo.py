@@ -24,10 +24,10 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runtime.errors import ConversionError  # noqa: E402
+from runtime.errors import UserError, run_main  # noqa: E402
 
 
-class DemoError(ConversionError):
+class DemoError(UserError):
     """The demo cannot be rebuilt as asked (a run directory of other settings, a failed step)."""
 
 
@@ -102,6 +102,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from runtime.errors import run_main
-
     run_main(main)

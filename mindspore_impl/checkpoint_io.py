@@ -19,10 +19,11 @@ from pathlib import Path
 import mindspore as ms
 from mindspore import nn
 
-from datasets.atomic import atomic_path
+from runtime.atomic import atomic_path
+from runtime.errors import UserError
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """The checkpoint is missing, unreadable, or does not match the network (message names the key)."""
 
 
@@ -30,12 +31,23 @@ META_PREFIX = "__"  # string entries such as __network__ describe the file; they
 
 
 def save_checkpoint_atomic(obj, path, make_parents: bool = True, meta: dict | None = None) -> Path:
-    """`obj`: a Cell, or a list of {"name", "data"} entries, as ms.save_checkpoint takes (ms.save_checkpoint
-    writes the file itself, so write beside and rename). `meta` {key: str} is stored as `__key__` entries."""
+    """The MindSpore checkpoint writer: `obj` (a Cell, or a list of {"name", "data"} entries, as ms.save_checkpoint
+    takes) to `path`, through the one atomic mechanism (ms.save_checkpoint writes the file itself, so it writes
+    the temp file, which is then renamed). `meta` {key: str} is stored as `__key__` string entries (which network
+    the file holds, of which family). CheckpointError, naming the path, when it cannot be written.
+
+    `path` must end in .ckpt: MindSpore appends that suffix to any other name, so the temp file it was given would
+    stay empty and the checkpoint would land elsewhere.
+    """
     path = Path(path)
+    if path.suffix != ".ckpt":
+        raise CheckpointError(f"{path}: a MindSpore checkpoint name must end in .ckpt")
     extra = {f"{META_PREFIX}{k}{META_PREFIX}": str(v) for k, v in (meta or {}).items()} or None
-    with atomic_path(path, suffix=".ckpt", make_parents=make_parents) as tmp:
-        ms.save_checkpoint(obj, str(tmp), append_dict=extra)
+    try:
+        with atomic_path(path, make_parents=make_parents) as tmp:
+            ms.save_checkpoint(obj, str(tmp), append_dict=extra)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
     return path
 
 

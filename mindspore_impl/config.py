@@ -24,8 +24,11 @@ from typing import Iterable
 
 import yaml
 
+from runtime.atomic import write_text_atomic
+from runtime.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A config problem the user can fix; the message names the offending key."""
 
 
@@ -138,16 +141,9 @@ def dump_yaml(cfg: dict) -> str:
     return yaml.safe_dump(cfg, sort_keys=False)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    from datasets.atomic import write_text_atomic
-
-    write_text_atomic(path, text)
-
-
 def save_resolved(cfg: dict, run_dir: str | os.PathLike) -> Path:
-    out = Path(run_dir) / "config.yaml"
-    atomic_write_text(out, dump_yaml(cfg))
-    return out
+    """Write the resolved config as RUN_DIR/config.yaml (atomically, creating RUN_DIR)."""
+    return write_text_atomic(Path(run_dir) / "config.yaml", dump_yaml(cfg), make_parents=True)
 
 
 def add_config_args(parser) -> None:

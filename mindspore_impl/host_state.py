@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from runtime.atomic import write_bytes_atomic
+from runtime.errors import UserError
 
 _TREE_KEY = "__tree__"
 _ARRAY = "__array__"
 
 
-class HostStateError(ValueError):
+class HostStateError(UserError, ValueError):
     """A state tree holds something that cannot be saved, or a state file is unreadable."""
 
 

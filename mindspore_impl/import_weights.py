@@ -16,8 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mindspore_impl.checkpoint_io import save_checkpoint_atomic  # noqa: E402
-from mindspore_impl.cli import run_main  # noqa: E402
 from mindspore_impl.weights import IMPORTERS, Importer, WeightImportError, apply_table  # noqa: E402
+from runtime.errors import run_main  # noqa: E402
 
 
 def load_into(net, params: dict) -> None:
@@ -68,4 +68,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    run_main(main, (WeightImportError,))
+    run_main(main)

@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from mindspore_impl.cli import run_main  # noqa: E402
+from runtime.errors import UserError, run_main  # noqa: E402
 
 
-class InferError(Exception):
+class InferError(UserError):
     """Inference cannot run (bad checkpoint or arguments, nothing readable); the message names the cause."""
 
 
@@ -189,4 +189,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    run_main(main, (InferError,))
+    run_main(main)

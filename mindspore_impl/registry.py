@@ -5,11 +5,12 @@ One registry per kind of thing (networks, training families). A family file deco
 """
 from __future__ import annotations
 
-import inspect
 from typing import Callable, Dict
 
+from runtime.errors import UserError
 
-class RegistryError(KeyError):
+
+class RegistryError(UserError, KeyError):
     """An unknown name was looked up; the message lists what is registered."""
 
     def __str__(self):  # KeyError would quote the message; keep it a readable one-liner
@@ -47,9 +48,6 @@ class Registry:
 
     def build(self, name: str, **kwargs):
         return self.get(name)(**kwargs)
-
-    def signature(self, name: str) -> inspect.Signature:
-        return inspect.signature(self.get(name))
 
 
 MODELS = Registry("model")  # generators, discriminators, feature extractors

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mindspore_impl.cli import run_main  # noqa: E402
+from runtime.errors import run_main  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -31,7 +31,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     from mindspore_impl.config import load_config
-    from mindspore_impl.trainer import build_trainer
+    from mindspore_impl.trainer import TrainingError, build_trainer
 
     args = parse_args(argv)
     overrides = list(args.overrides)
@@ -41,16 +41,15 @@ def main(argv=None):
         overrides.append("train.distributed=true")
     cfg = load_config(args.config, overrides)
     resume_path = None if args.resume in (None, "latest") else args.resume
-    trainer = build_trainer(cfg, resume=resume_path, resume_latest=args.resume == "latest")
-    last = trainer.fit(progress=not args.no_progress)
+    try:
+        trainer = build_trainer(cfg, resume=resume_path, resume_latest=args.resume == "latest")
+        last = trainer.fit(progress=not args.no_progress)
+    except FileNotFoundError as exc:  # a file the run needs (or its folder) vanished or was never there
+        raise TrainingError(f"{exc.filename or exc}: {exc.strerror or 'file not found'}") from None
     if trainer.ctx.is_main:
         summary = ", ".join(f"{k}={v:.4g}" for k, v in last.items())
         print(f"done: step {trainer.state['global_step']} in {trainer.run_dir} ({summary})")
 
 
 if __name__ == "__main__":
-    from datasets.animegan_data import DatasetError
-    from mindspore_impl.models.vgg19 import VGGWeightsError
-    from mindspore_impl.trainer import TrainingError
-
-    run_main(main, (TrainingError, DatasetError, VGGWeightsError, FileNotFoundError))
+    run_main(main)

@@ -34,10 +34,12 @@ from mindspore import nn, ops
 from mindspore_impl import distributed, host_state, layers
 from mindspore_impl.checkpoint_io import (CheckpointError, load_exact, params_under, read_checkpoint,
                                           rename_for_graph, save_checkpoint_atomic, state_of)
-from mindspore_impl.config import ConfigError, atomic_write_text, save_resolved
+from mindspore_impl.config import ConfigError, save_resolved
+from runtime.atomic import write_text_atomic
+from runtime.errors import UserError
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """Training cannot go on (NaN loss, bad checkpoint, empty data); the message says why and what was kept."""
 
 
@@ -300,8 +302,8 @@ class Trainer:
         final = save_checkpoint_atomic(entries, self.ckpt_dir / f"step_{gs:08d}.ckpt")
         # The loop position and host state sit beside the weights: resuming from any kept checkpoint is exact.
         host_state.save(final.with_suffix(".state.npz"), self.family.host_state())
-        atomic_write_text(final.with_suffix(".json"), json.dumps(self.state))
-        atomic_write_text(self.ckpt_dir / "latest.json", json.dumps({"checkpoint": final.name, **self.state}))
+        write_text_atomic(final.with_suffix(".json"), json.dumps(self.state))
+        write_text_atomic(self.ckpt_dir / "latest.json", json.dumps({"checkpoint": final.name, **self.state}))
         self._export_networks()
         self._prune()
         return final
@@ -368,7 +370,7 @@ class Trainer:
         if not rows:
             return
         kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= global_step]
-        atomic_write_text(self.csv_path, "".join(",".join(r) + "\n" for r in kept))
+        write_text_atomic(self.csv_path, "".join(",".join(r) + "\n" for r in kept))
 
     def _log(self, row: Dict[str, float]):
         if not self.ctx.is_main:
@@ -394,7 +396,7 @@ class Trainer:
             rows = list(csv.DictReader(f))
         self._csv_fields.append(key)
         lines = [",".join(self._csv_fields)] + [",".join(str(r.get(k, "")) for k in self._csv_fields) for r in rows]
-        atomic_write_text(self.csv_path, "\n".join(lines) + "\n")
+        write_text_atomic(self.csv_path, "\n".join(lines) + "\n")
 
     def plot_losses(self) -> Optional[Path]:
         if not self.ctx.is_main or not self.csv_path.is_file():

@@ -1,10 +1,8 @@
-"""Arguments and error handling shared by the runtime CLIs (photo2anime.py, video2anime.py, sample.py)."""
+"""Arguments shared by the runtime CLIs (photo2anime.py, video2anime.py, sample.py)."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import Callable
 
 from runtime.errors import ConversionError
 from runtime.session import PROVIDERS, Generator
@@ -76,16 +74,3 @@ def build_stylizer(args: argparse.Namespace, generator: Generator, tile_progress
                         global_stats=not args.per_tile_stats)
     return Stylizer(generator, tiles=tiles, max_side=args.max_side, brightness=args.match_brightness,
                     progress=tile_progress)
-
-
-def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
-    """Run a CLI body: ConversionError → `error: ...` on stderr and exit status 2; Ctrl-C → status 130."""
-    try:
-        code = main(argv)
-    except ConversionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(code or 0)

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from runtime.atomic import atomic_path
 from runtime.errors import ConversionError
+from runtime.outputs import output_file
 
 # Suffix → (Pillow format, save options, keeps alpha). Also the list of accepted photo inputs.
 FORMATS = {
@@ -155,6 +155,6 @@ def save_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = Non
     image = Image.fromarray(rgb, "RGB")
     if alpha is not None and keeps_alpha:
         image.putalpha(Image.fromarray(alpha, "L"))
-    with atomic_path(path) as tmp:
+    with output_file(path) as tmp:
         image.save(tmp, format=fmt, **options)
     return path

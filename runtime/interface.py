@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from runtime.errors import UserError
+
 TASKS = ("stylize", "colorize", "sample")
 PORT_KINDS = ("image", "noise", "onehot", "scalar")
 LEGACY_TASKS = {"image2image": "stylize"}  # files exported before tasks were named
@@ -23,7 +25,7 @@ LEGACY_TASKS = {"image2image": "stylize"}  # files exported before tasks were na
 Dim = int | str  # a fixed size, or a named dynamic axis ("batch", "height", "width")
 
 
-class InterfaceError(ValueError):
+class InterfaceError(UserError, ValueError):
     """An interface (declared by a network or read from a model file) is inconsistent; the message says how."""
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from runtime.atomic import prepare_output_dir
 from runtime.errors import ConversionError
 from runtime.imaging import FORMATS, check_image_suffix, load_image, save_image
+from runtime.outputs import prepare_output_dir
 from runtime.stylize import Stylizer
 
 

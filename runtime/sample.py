@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python runtime/sample.py`
 
-from runtime.cli import DEMO_SAMPLER, add_model_arguments, positive_int, run_main  # noqa: E402
+from runtime.cli import DEMO_SAMPLER, add_model_arguments, positive_int  # noqa: E402
+from runtime.errors import run_main  # noqa: E402
 from runtime.errors import ConversionError  # noqa: E402
 from runtime.imaging import check_image_suffix, save_image  # noqa: E402
 from runtime.sampler import MAX_SEED, Sampler, make_grid, near_square  # noqa: E402

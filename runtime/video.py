@@ -26,8 +26,8 @@ import av
 import numpy as np
 from tqdm import tqdm
 
-from runtime.atomic import atomic_path
 from runtime.errors import ConversionError
+from runtime.outputs import output_file
 from runtime.stylize import Stylizer
 
 # Output suffix → container format. H.264 + yuv420p fits all three; webm/avi would need other codecs.
@@ -491,7 +491,7 @@ class VideoConverter:
         bar = tqdm(total=self.expected_frames(), unit="frame", desc=self.input_path.name,
                    disable=not self.options.progress, file=sys.stderr, dynamic_ncols=True)
         try:
-            with atomic_path(self.output_path) as tmp:
+            with output_file(self.output_path) as tmp:
                 self._inference_thread = threading.current_thread()
                 self._decoder = _Stage("decode", self._decode, self.stop)
                 encoder = _Stage("encode", lambda: self._encode(tmp), self.stop)

@@ -12,7 +12,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python runtime/video2anime.py`
 
 from runtime.cli import DEMO_CLIP, add_model_arguments, add_size_arguments, build_stylizer, open_generator, \
-    positive_int, run_main  # noqa: E402
+    positive_int  # noqa: E402
+from runtime.errors import run_main  # noqa: E402
 from runtime.video import X264_PRESETS, VideoConverter, VideoOptions, check_video_paths, resolve_output  # noqa: E402
 
 

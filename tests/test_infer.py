@@ -11,9 +11,9 @@ from skimage import data as skdata
 
 from datasets.image_io import read_rgb, resize_rgb, write_image_atomic
 from mindspore_impl import infer
-from mindspore_impl.cli import run_main
 from mindspore_impl.config import load_config
 from mindspore_impl.registry import build_network
+from runtime.errors import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs/animeganv2/tiny.yaml"
@@ -70,7 +70,7 @@ def photos(tmp_path):
 
 def cli(argv, capsys):
     with pytest.raises(SystemExit) as exc:
-        run_main(lambda: infer.main(argv), (infer.InferError,))
+        run_main(infer.main, argv)
     out = capsys.readouterr()
     return exc.value.code, out.out, out.err
 

@@ -9,15 +9,14 @@ from _manganime_helpers import write_json, write_page
 from datasets.manganime import preprocess
 from datasets.manganime.files import natural_key
 from datasets.manganime.tags import TagError, TagFile
+from runtime.errors import run_main
 
 
 def run_cli(args, capsys):
-    try:
-        code = preprocess.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
+    with pytest.raises(SystemExit) as exc:
+        run_main(preprocess.main, [str(a) for a in args])
     captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return exc.value.code, captured.out, captured.err
 
 
 def contents(folder):

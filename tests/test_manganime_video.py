@@ -13,18 +13,17 @@ from _manganime_helpers import FPS, SIZE, episode_frames, write_json, write_vide
 from datasets.manganime import preprocess
 from datasets.manganime.scene_cuts import SceneCuts
 from datasets.manganime.video_io import VideoFrames
+from runtime.errors import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(args, capsys):
     """Run preprocess.main in-process; returns (exit code, stdout, stderr)."""
-    try:
-        code = preprocess.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
+    with pytest.raises(SystemExit) as exc:
+        run_main(preprocess.main, [str(a) for a in args])
     captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return exc.value.code, captured.out, captured.err
 
 
 def streams(path):

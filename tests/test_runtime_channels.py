@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from runtime import photo2anime, video2anime
-from runtime.cli import run_main
+from runtime.errors import run_main
 from runtime.errors import ConversionError
 from runtime.interface import TASKS, image_to_image
 from runtime.session import Generator

@@ -133,10 +133,11 @@ def test_sample_command_reproduces_the_bundled_files(tmp_path):
 # -- no-argument CLIs --------------------------------------------------------------------------------------------
 def test_missing_demo_model_gives_a_pointed_error(tmp_path, monkeypatch, capsys):
     from runtime import video2anime
+    from runtime.errors import run_main
     monkeypatch.setattr(cli, "DEMO_MODEL", tmp_path / "demo_animeganv2.onnx")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
-        cli.run_main(video2anime.main, ["--no-progress"])
+        run_main(video2anime.main, ["--no-progress"])
     assert exit_info.value.code == 2
     assert "demo model" in capsys.readouterr().err and not (tmp_path / "outputs").exists()
 

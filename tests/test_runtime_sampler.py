@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from runtime import sample
-from runtime.cli import run_main
+from runtime.errors import run_main
 from runtime.errors import ConversionError
 from runtime.sampler import Sampler, make_grid, near_square
 from tests._runtime_helpers import TOY_TAG_GROUPS, build_channel_model, build_toy_generator, build_toy_sampler

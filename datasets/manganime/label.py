@@ -17,6 +17,7 @@ from datasets.manganime.errors import ManganimeError  # noqa: E402
 from datasets.manganime.labeling_server import LabelingApp, make_server  # noqa: E402
 from datasets.manganime.scene_cuts import CUT_MEASURE, CUT_THRESHOLD  # noqa: E402
 from datasets.manganime.similarity import SIMILARITY_MEASURES  # noqa: E402
+from runtime.errors import run_main  # noqa: E402
 
 DEFAULT_PORT = 8765
 
@@ -36,16 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Serve until Ctrl+C; bad paths or ports print `error: ...` on stderr and exit with status 2."""
+    """Serve until Ctrl+C (a clean stop, status 0); bad paths or ports raise ManganimeError (through
+    runtime.errors.run_main: one `error: ...` line, status 2)."""
     args = build_parser().parse_args(argv)
-    try:
-        if not 0 <= args.port <= 65535:
-            raise ManganimeError(f"--port must be in 0..65535, got {args.port}")
-        anime, manga = resolve_data_paths(args.anime_path, args.manga_path, args.config)
-        server = make_server(LabelingApp(anime, manga, args.cut_threshold, args.cut_measure), args.port)
-    except ManganimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    if not 0 <= args.port <= 65535:
+        raise ManganimeError(f"--port must be in 0..65535, got {args.port}")
+    anime, manga = resolve_data_paths(args.anime_path, args.manga_path, args.config)
+    server = make_server(LabelingApp(anime, manga, args.cut_threshold, args.cut_measure), args.port)
     host, port = server.server_address[:2]
     print(f"labeling tool at http://{host}:{port}/ (Ctrl+C to stop)", flush=True)
     try:
@@ -58,4 +56,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

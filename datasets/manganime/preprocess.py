@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from datasets.image_io import ImageReadError, ImageWriteError, read_rgb  # noqa: E402
+from datasets.image_io import read_rgb  # noqa: E402
 from datasets.manganime.atomic import write_json_atomic  # noqa: E402
 from datasets.manganime.config import (REFERENCE_KINDS, add_exclude_range, load_anime_config,  # noqa: E402
                                        resolve_data_paths)
@@ -25,10 +25,10 @@ from datasets.manganime.reindex import apply_reindex, plan_reindex  # noqa: E402
 from datasets.manganime.scene_cuts import CUT_MEASURE, CUT_THRESHOLD, SceneCuts, chunk_ranges  # noqa: E402
 from datasets.manganime.similarity import SIMILARITY_MEASURES  # noqa: E402
 from datasets.manganime.video_io import CONTAINERS, VideoFrames, transcode  # noqa: E402
+from runtime.errors import run_main  # noqa: E402
 
 ANIME_SIZE = 256
 MIN_COSINE = 0.95
-USER_ERRORS = (ManganimeError, ImageReadError, ImageWriteError)
 
 
 def _timestamp(frame: int, fps: float) -> str:
@@ -259,15 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run one command; user errors print `error: ...` on stderr and exit with status 2."""
+    """Run one command (through runtime.errors.run_main: user errors are one `error: ...` line, status 2)."""
     args = build_parser().parse_args(argv)
-    try:
-        COMMANDS[args.command][1](args)
-    except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    COMMANDS[args.command][1](args)
     return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -147,7 +147,7 @@ def transcode(src, dst, *, video_codec: str = "copy", size: int | None = None, c
         with av.open(str(src)) as inp:
             if not inp.streams.video:
                 raise ManganimeError(f"{src}: no video stream")
-            with atomic_path(dst, suffix=dst.suffix) as tmp:
+            with atomic_path(dst) as tmp:
                 with av.open(str(tmp), "w", format=spec.muxer) as out:
                     return _copy_streams(inp, out, spec, src, video_codec, size, crf, keyframe_seconds)
     except _DECODE_ERRORS as exc:

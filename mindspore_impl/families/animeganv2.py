@@ -18,6 +18,7 @@ from mindspore_impl.config import ConfigError, build_dataclass, section
 from mindspore_impl.families.base import NETWORK, Family, image_grid, to_uint8
 from mindspore_impl.layers import SpectralNormUpdate
 from mindspore_impl.losses import animegan as L
+from mindspore_impl.losses import gan
 from mindspore_impl.registry import FAMILIES, build_network
 from mindspore_impl.trainer import Phase, Update
 
@@ -165,7 +166,7 @@ class AnimeGANv2Family(Family):
         con_weight = c.con_weight if c.init_con_weight is None else c.init_con_weight
         fake = self.generator(photo)
         col = L.color_loss(target, fake)
-        l1 = L.l1_loss(target, fake)
+        l1 = gan.l1_loss(target, fake)
         pixel = c.init_color_weight * col + c.init_l1_weight * l1
         if con_weight == 0:  # a config constant, so the traced graph simply has no VGG in it
             return pixel, ops.stack([ops.zeros_like(col), col, l1])
@@ -178,17 +179,17 @@ class AnimeGANv2Family(Family):
         d = self.discriminator
         real_l, fake_l, gray_l, smooth_l = d(anime), d(fake), d(anime_gray), d(smooth_gray)
         terms = ops.stack([
-            ops.mean(ops.square(real_l - 1.0)), ops.mean(ops.square(fake_l)),
-            ops.mean(ops.square(gray_l)), ops.mean(ops.square(smooth_l)),
+            gan.lsgan_loss(real_l, 1.0), gan.lsgan_loss(fake_l, 0.0),
+            gan.lsgan_loss(gray_l, 0.0), gan.lsgan_loss(smooth_l, 0.0),
         ])
-        total = L.lsgan_d_loss(real_l, fake_l, gray_l, smooth_l, c.d_real_weight, c.d_fake_weight,
-                               c.d_gray_weight, c.d_smooth_weight)
+        total = L.animegan_d_loss(real_l, fake_l, gray_l, smooth_l, c.d_real_weight, c.d_fake_weight,
+                                  c.d_gray_weight, c.d_smooth_weight)
         return c.d_adv_weight * total, terms
 
     def g_loss(self, photo, anime_gray):
         c = self.loss_cfg
         fake = self.generator(photo)
-        adv = L.lsgan_g_loss(self.discriminator(fake))
+        adv = gan.lsgan_g_loss(self.discriminator(fake))
         if c.con_weight == 0 and c.sty_weight == 0:  # config constants: the traced graph has no VGG pass at all
             con = sty = ops.zeros_like(adv)
         else:

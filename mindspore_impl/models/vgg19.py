@@ -18,6 +18,7 @@ import numpy as np
 from mindspore import nn, ops
 
 from mindspore_impl.checkpoint_io import save_checkpoint_atomic
+from runtime.errors import UserError
 
 # Caffe VGG channel means in B, G, R order (tools/vgg19.py VGG_MEAN).
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -34,7 +35,7 @@ VGG19_CONV_LAYERS = (
 TAP_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1")
 
 
-class VGGWeightsError(Exception):
+class VGGWeightsError(UserError):
     """A VGG19 checkpoint is missing, unreadable, or does not match the network (names the key)."""
 
 
