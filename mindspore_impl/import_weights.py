@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mindspore_impl.checkpoint_io import save_checkpoint_atomic  # noqa: E402
-from mindspore_impl.weights import IMPORTERS, Importer, WeightImportError, apply_table  # noqa: E402
+from mindspore_impl.weights import IMPORTERS, Importer, WeightImportError, apply_table, find_importer  # noqa: E402
 from runtime.errors import run_main  # noqa: E402
 
 
@@ -40,14 +40,23 @@ def import_weights(importer: Importer, input_path, output_path) -> dict:
         raise WeightImportError(f"{output_path}: output directory does not exist")
     if output_path.exists() and input_path.exists() and output_path.resolve() == input_path.resolve():
         raise WeightImportError("--output must differ from --input (inputs are never overwritten)")
+    info = importer.read_info(input_path) if importer.read_info else None
     source = importer.read(input_path)
-    net = importer.build_target()
+    net = importer.build_target(info) if importer.read_info else importer.build_target()
     shapes = {name: tuple(p.shape) for name, p in net.parameters_and_names()}
     params = apply_table(source, importer.table, shapes, str(input_path))
     load_into(net, params)
-    save_checkpoint_atomic(net, output_path)
-    return {"tensors": len(params), "parameters": int(sum(v.size for v in params.values())),
-            "network": type(net).__name__}
+    save_checkpoint_atomic(net, output_path, meta={"network": importer.network, "family": importer.family})
+    summary = {"tensors": len(params), "parameters": int(sum(v.size for v in params.values())),
+               "network": type(net).__name__, "config": None}
+    if importer.config_for is not None:  # the network's config travels with it (built from the source file)
+        from mindspore_impl.config import dump_yaml
+        from runtime.atomic import write_text_atomic
+
+        config_path = output_path.with_suffix(".yaml")
+        write_text_atomic(config_path, dump_yaml(importer.config_for(info)))
+        summary["config"] = str(config_path)
+    return summary
 
 
 def parse_args(argv=None):
@@ -55,16 +64,19 @@ def parse_args(argv=None):
     p.add_argument("--family", required=True, help=f"model family (registered: {', '.join(IMPORTERS.names())})")
     p.add_argument("--input", required=True, help="source weights file (animeganv2: PyTorch .pt/.pth state dict)")
     p.add_argument("--output", required=True, help="MindSpore generator checkpoint to write (.ckpt)")
+    p.add_argument("--network", default=None, metavar="NAME",
+                   help="which of the family's networks the file holds (default: its generator, G)")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    importer = IMPORTERS.get(args.family)
+    importer = find_importer(args.family, args.network)
     summary = import_weights(importer, args.input, args.output)
     print(f"wrote {args.output}: {summary['tensors']} tensors, {summary['parameters']:,} parameters of "
           f"{summary['network']} from {importer.source}")
-    print(f"use it with --config {importer.config} ({importer.config_note})")
+    config = summary["config"] or importer.config
+    print(f"use it with --config {config} ({importer.config_note})")
 
 
 if __name__ == "__main__":

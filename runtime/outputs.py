@@ -33,3 +33,19 @@ def output_file(path: str | os.PathLike) -> Iterator[Path]:
             yield tmp
     except OSError as exc:
         raise ConversionError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def refuse_existing(paths, overwrite: bool) -> None:
+    """The overwrite policy of every CLI that writes results (like ffmpeg's -n / -y): an existing output is an
+    error naming it, unless the user passed --overwrite. Checked before any work, for every planned output."""
+    if overwrite:
+        return
+    for path in map(Path, paths):
+        if path.exists():
+            raise ConversionError(f"{path} exists; pass --overwrite to replace it")
+
+
+def add_overwrite_argument(parser) -> None:
+    """--overwrite, for CLIs whose outputs would replace existing files."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace output files that already exist (default: refuse, naming the file)")

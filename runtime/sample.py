@@ -22,33 +22,9 @@ from runtime.cli import DEMO_SAMPLER, add_model_arguments, positive_int  # noqa:
 from runtime.errors import run_main  # noqa: E402
 from runtime.errors import ConversionError  # noqa: E402
 from runtime.imaging import check_image_suffix, save_image  # noqa: E402
-from runtime.sampler import MAX_SEED, Sampler, make_grid, near_square  # noqa: E402
+from runtime.sampler import Sampler, make_grid, near_square, parse_seeds, parse_tags  # noqa: E402
 
-MAX_SEEDS = 65536  # a typo such as 0-1000000 should fail at once, not after hours of sampling
 DEFAULT_OUTPUT = Path("outputs") / "samples.png"
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'0-15' (inclusive), '1,5,9', or a mix ('0-3,10'); in order, no repeats."""
-    seeds: list[int] = []
-    for item in text.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", item)
-        if not match:
-            raise ConversionError(f"--seeds {text!r}: {item.strip()!r} is not a seed or a range a-b")
-        first, last = int(match[1]), int(match[2] if match[2] is not None else match[1])
-        if first > last:
-            raise ConversionError(f"--seeds {text!r}: range {first}-{last} runs backwards")
-        if last > MAX_SEED:
-            raise ConversionError(f"--seeds {text!r}: seeds go up to {MAX_SEED}")
-        if len(seeds) + last - first + 1 > MAX_SEEDS:
-            raise ConversionError(f"--seeds {text!r} asks for more than {MAX_SEEDS} images")
-        seeds.extend(range(first, last + 1))
-    seen: set[int] = set()
-    for seed in seeds:
-        if seed in seen:
-            raise ConversionError(f"--seeds {text!r} lists seed {seed} more than once")
-        seen.add(seed)
-    return seeds
 
 
 def parse_grid(text: str | None, count: int) -> tuple[int, int]:
@@ -62,20 +38,6 @@ def parse_grid(text: str | None, count: int) -> tuple[int, int]:
     if rows * cols < count:
         raise ConversionError(f"--grid {rows}x{cols} holds {rows * cols} images but {count} seeds were given")
     return rows, cols
-
-
-def parse_tags(items: list[str]) -> dict[str, str]:
-    """['hair=aqua', 'eye=blue'] → {'hair': 'aqua', 'eye': 'blue'}; names are checked against the model later."""
-    tags: dict[str, str] = {}
-    for item in items:
-        group, sep, value = item.partition("=")
-        group, value = group.strip(), value.strip()
-        if not sep or not group or not value:
-            raise ConversionError(f"--tag {item!r} is not GROUP=VALUE")
-        if group in tags:
-            raise ConversionError(f"--tag gives group {group!r} twice")
-        tags[group] = value
-    return tags
 
 
 def build_parser() -> argparse.ArgumentParser:

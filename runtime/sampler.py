@@ -6,6 +6,7 @@ the first output is the image, `[N, C, H, W]` in the port's range, C = 1 (replic
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -61,45 +62,18 @@ class Sampler(OnnxModel):
 
     # -- inputs ---------------------------------------------------------------------------------------------------
     def latents(self, seeds: Sequence[int], sigma: float = 1.0) -> np.ndarray:
-        """float32 [len(seeds), z_dim]: row i is `np.random.RandomState(seeds[i]).randn(1, z_dim) * sigma`, the
-        NVlabs seed → z rule (StyleGAN's generate scripts), so a seed here gives the z it gives there."""
-        rows = []
-        for seed in seeds:
-            if not 0 <= int(seed) <= MAX_SEED:
-                raise ConversionError(f"seed {seed} is outside 0..{MAX_SEED}")
-            rows.append(np.random.RandomState(int(seed)).randn(1, self.z_dim) * sigma)
-        return np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, self.z_dim), np.float32)
+        return latents(self.z_dim, seeds, sigma)
 
     def encode_tags(self, tags: Mapping[str, str]) -> np.ndarray:
-        """{group: value} for every group → the float32 one-hot row [K]; unknown or missing names are errors that
-        list the valid ones."""
-        if self.tags is None:
-            raise ConversionError(f"{self.path.name} takes no tags")
-        groups = self.tag_groups
-        unknown = [g for g in tags if g not in groups]
-        if unknown:
-            raise ConversionError(f"unknown tag group {unknown[0]!r}; groups: {', '.join(groups)}")
-        row, offset = np.zeros(self.tags.width, np.float32), 0
-        for group, values in groups.items():
-            if group not in tags:
-                raise ConversionError(f"missing tag group {group!r} (one of {', '.join(values)}); every group "
-                                      f"needs a value: {', '.join(groups)}")
-            if tags[group] not in values:
-                raise ConversionError(f"unknown {group} value {tags[group]!r}; one of {', '.join(values)}")
-            row[offset + values.index(tags[group])] = 1.0
-            offset += len(values)
-        return row
+        return encode_tags(self._tag_port(), tags)
 
     def seeded_tags(self, seeds: Sequence[int]) -> np.ndarray:
-        """float32 [len(seeds), K]: one value per group drawn uniformly for each seed, from NumPy's generator
-        seeded with [seed, 1] (a stream apart from the z one, so z still follows the NVlabs rule)."""
+        return seeded_tags(self._tag_port(), seeds)
+
+    def _tag_port(self) -> Port:
         if self.tags is None:
             raise ConversionError(f"{self.path.name} takes no tags")
-        rows = []
-        for seed in seeds:
-            rng = np.random.default_rng([int(seed), 1])
-            rows.append(self.encode_tags({g: v[int(rng.integers(len(v)))] for g, v in self.tags.groups}))
-        return np.stack(rows) if rows else np.zeros((0, self.tags.width), np.float32)
+        return self.tags
 
     # -- running --------------------------------------------------------------------------------------------------
     def _feed(self, z: np.ndarray, tags, psi: float | None) -> dict[str, np.ndarray]:
@@ -148,6 +122,87 @@ class Sampler(OnnxModel):
         if not parts:
             raise ConversionError("no latents to sample")
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+# -- inputs from seeds and tag names (shared with MindSpore's mindspore_impl/generate.py) -------------------------
+MAX_SEEDS = 65536  # a typo such as 0-1000000 should fail at once, not after hours of sampling
+
+
+def latents(z_dim: int, seeds: Sequence[int], sigma: float = 1.0) -> np.ndarray:
+    """float32 [len(seeds), z_dim]: row i is `np.random.RandomState(seeds[i]).randn(1, z_dim) * sigma`, the
+    NVlabs seed → z rule (StyleGAN's generate scripts), so a seed here gives the z it gives there."""
+    rows = []
+    for seed in seeds:
+        if not 0 <= int(seed) <= MAX_SEED:
+            raise ConversionError(f"seed {seed} is outside 0..{MAX_SEED}")
+        rows.append(np.random.RandomState(int(seed)).randn(1, z_dim) * sigma)
+    return np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, z_dim), np.float32)
+
+
+def encode_tags(port: Port, tags: Mapping[str, str]) -> np.ndarray:
+    """{group: value} for every group of a onehot port → the float32 one-hot row [K]; unknown or missing names are
+    errors that list the valid ones."""
+    groups = dict(port.groups)
+    unknown = [g for g in tags if g not in groups]
+    if unknown:
+        raise ConversionError(f"unknown tag group {unknown[0]!r}; groups: {', '.join(groups)}")
+    row, offset = np.zeros(port.width, np.float32), 0
+    for group, values in groups.items():
+        if group not in tags:
+            raise ConversionError(f"missing tag group {group!r} (one of {', '.join(values)}); every group "
+                                  f"needs a value: {', '.join(groups)}")
+        if tags[group] not in values:
+            raise ConversionError(f"unknown {group} value {tags[group]!r}; one of {', '.join(values)}")
+        row[offset + values.index(tags[group])] = 1.0
+        offset += len(values)
+    return row
+
+
+def seeded_tags(port: Port, seeds: Sequence[int]) -> np.ndarray:
+    """float32 [len(seeds), K]: one value per group drawn uniformly for each seed, from NumPy's generator
+    seeded with [seed, 1] (a stream apart from the z one, so z still follows the NVlabs rule)."""
+    rows = []
+    for seed in seeds:
+        rng = np.random.default_rng([int(seed), 1])
+        rows.append(encode_tags(port, {g: v[int(rng.integers(len(v)))] for g, v in port.groups}))
+    return np.stack(rows) if rows else np.zeros((0, port.width), np.float32)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-15' (inclusive), '1,5,9', or a mix ('0-3,10'); in order, no repeats."""
+    seeds: list[int] = []
+    for item in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", item)
+        if not match:
+            raise ConversionError(f"--seeds {text!r}: {item.strip()!r} is not a seed or a range a-b")
+        first, last = int(match[1]), int(match[2] if match[2] is not None else match[1])
+        if first > last:
+            raise ConversionError(f"--seeds {text!r}: range {first}-{last} runs backwards")
+        if last > MAX_SEED:
+            raise ConversionError(f"--seeds {text!r}: seeds go up to {MAX_SEED}")
+        if len(seeds) + last - first + 1 > MAX_SEEDS:
+            raise ConversionError(f"--seeds {text!r} asks for more than {MAX_SEEDS} images")
+        seeds.extend(range(first, last + 1))
+    seen: set[int] = set()
+    for seed in seeds:
+        if seed in seen:
+            raise ConversionError(f"--seeds {text!r} lists seed {seed} more than once")
+        seen.add(seed)
+    return seeds
+
+
+def parse_tags(items: Sequence[str]) -> dict[str, str]:
+    """['hair=aqua', 'eye=blue'] → {'hair': 'aqua', 'eye': 'blue'}; names are checked against the model later."""
+    tags: dict[str, str] = {}
+    for item in items:
+        group, sep, value = item.partition("=")
+        group, value = group.strip(), value.strip()
+        if not sep or not group or not value:
+            raise ConversionError(f"--tag {item!r} is not GROUP=VALUE")
+        if group in tags:
+            raise ConversionError(f"--tag gives group {group!r} twice")
+        tags[group] = value
+    return tags
 
 
 # -- grids ----------------------------------------------------------------------------------------------------------

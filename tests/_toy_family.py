@@ -61,9 +61,9 @@ class ToyDiscriminator(nn.Cell):
         return self.body(x)
 
 
-if "toy_generator" not in MODELS:  # the module may be imported under two names by pytest and helpers
-    MODELS.register("toy_generator")(ToyGenerator)
-    MODELS.register("toy_discriminator")(ToyDiscriminator)
+if "toy_pool_g" not in MODELS:  # the module may be imported under two names by pytest and helpers
+    MODELS.register("toy_pool_g")(ToyGenerator)
+    MODELS.register("toy_pool_d")(ToyDiscriminator)
 
 
 @dataclass
@@ -187,8 +187,8 @@ if "toy_pool" not in FAMILIES:
 
 def toy_config(run_dir, **sections) -> dict:
     cfg = {"family": "toy_pool",
-           "generator": {"name": "toy_generator", "channels": 3, "width": 4, "dropout": 0.3},
-           "discriminator": {"name": "toy_discriminator", "width": 4},
+           "generator": {"name": "toy_pool_g", "channels": 3, "width": 4, "dropout": 0.3},
+           "discriminator": {"name": "toy_pool_d", "width": 4},
            "optim": {"epochs": 4}, "loss": {}, "data": {"count": 8, "size": 8},
            "train": {"run_dir": str(run_dir), "batch_size": 2, "log_every": 1, "sample_every": 1000,
                      "ckpt_every": 3, "keep_checkpoints": 20}}

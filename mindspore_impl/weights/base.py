@@ -146,20 +146,47 @@ def apply_table(source: Mapping[str, np.ndarray], table: RenameTable, target_sha
 
 @dataclass(frozen=True)
 class Importer:
-    """How one family's published weights become our generator checkpoint.
+    """How one family's published weights of one network become our checkpoint of that network.
 
     read: path → {source key: array}; table: source → our names; build_target: the network (its parameter
-    names and shapes are the target); config: the YAML whose numerics reproduce the source implementation.
+    names and shapes are the target); config: the YAML whose numerics reproduce the source implementation;
+    network: which of the family's networks this is (`G` by default; `D`, `G_ema`, ... for the others).
+    For sources whose file says how to build the network (NVlabs pickles carry their constructor arguments):
+    `read_info(path) -> dict` is called first, then `build_target(info)`, and `config_for(info) -> dict` is written
+    as a YAML config beside the checkpoint.
     """
 
     family: str
     source: str  # human description of where the weights come from
     read: Callable[[str], Dict[str, np.ndarray]]
     table: RenameTable
-    build_target: Callable[[], object]
+    build_target: Callable[..., object]
     config: str
     config_note: str = ""
+    network: str = "G"
+    read_info: Callable[[str], dict] | None = None
+    config_for: Callable[[dict], dict] | None = None
+
+    @property
+    def key(self) -> str:
+        """Its name in IMPORTERS: the family for its generator `G`, `family:NETWORK` for the other networks."""
+        return self.family if self.network == "G" else f"{self.family}:{self.network}"
 
 
-# Family name → its Importer (each module of this package registers its own, so a new family adds a module).
+# Importers by `Importer.key` (each module of this package registers its own, so a new family adds a module).
 IMPORTERS = Registry("weight importer")
+
+
+def register(importer: Importer) -> Importer:
+    IMPORTERS.register(importer.key)(importer)
+    return importer
+
+
+def find_importer(family: str, network: str | None = None) -> Importer:
+    """The importer of `network` (default: the family's generator) of `family`; RegistryError lists the choices."""
+    key = family if network in (None, "G") else f"{family}:{network}"
+    if key not in IMPORTERS and family in IMPORTERS:
+        others = sorted(k.split(":", 1)[1] for k in IMPORTERS.names() if k.startswith(f"{family}:"))
+        raise WeightImportError(f"family '{family}' has no importer for network '{network}' "
+                                f"(it imports: {', '.join(['G'] + others)})")
+    return IMPORTERS.get(key)
