@@ -166,11 +166,16 @@ class Importer:
     network: str = "G"
     read_info: Callable[[str], dict] | None = None
     config_for: Callable[[dict], dict] | None = None
+    default: bool | None = None  # imported when no network is named; None: the one named G (StyleGAN2: G_ema)
+
+    @property
+    def is_default(self) -> bool:
+        return self.network == "G" if self.default is None else self.default
 
     @property
     def key(self) -> str:
-        """Its name in IMPORTERS: the family for its generator `G`, `family:NETWORK` for the other networks."""
-        return self.family if self.network == "G" else f"{self.family}:{self.network}"
+        """Its name in IMPORTERS: the family for its default network, `family:NETWORK` for the others."""
+        return self.family if self.is_default else f"{self.family}:{self.network}"
 
 
 # Importers by `Importer.key` (each module of this package registers its own, so a new family adds a module).
@@ -183,10 +188,14 @@ def register(importer: Importer) -> Importer:
 
 
 def find_importer(family: str, network: str | None = None) -> Importer:
-    """The importer of `network` (default: the family's generator) of `family`; RegistryError lists the choices."""
-    key = family if network in (None, "G") else f"{family}:{network}"
+    """The importer of `network` (default: the family's default network, usually G) of `family`; RegistryError
+    lists the choices."""
+    key = family if network is None else f"{family}:{network}"
+    if key not in IMPORTERS and family in IMPORTERS and IMPORTERS.get(family).network == network:
+        key = family  # the default network named explicitly
     if key not in IMPORTERS and family in IMPORTERS:
-        others = sorted(k.split(":", 1)[1] for k in IMPORTERS.names() if k.startswith(f"{family}:"))
+        networks = [IMPORTERS.get(family).network] + sorted(
+            k.split(":", 1)[1] for k in IMPORTERS.names() if k.startswith(f"{family}:"))
         raise WeightImportError(f"family '{family}' has no importer for network '{network}' "
-                                f"(it imports: {', '.join(['G'] + others)})")
+                                f"(it imports: {', '.join(networks)})")
     return IMPORTERS.get(key)
