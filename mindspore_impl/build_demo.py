@@ -1,6 +1,7 @@
 """Rebuild a bundled demo model from nothing, with one command per demo:
 
     python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, ~12 min on 2 CPU cores
+    python mindspore_impl/build_demo.py stylegan2      # runtime/assets/demo_stylegan2.onnx
 
 Every demo is the same pipeline, described by one `Demo` record in `DEMOS`:
 1. its training data, made offline (no datasets can be downloaded here), e.g. the "demo" cartoon style that
@@ -60,9 +61,19 @@ def prepare_animeganv2(cfg: dict, force: bool) -> None:
         random_vgg19_checkpoint(vgg, seed=0)
 
 
+def prepare_stylegan2(cfg: dict, force: bool) -> None:
+    """512 procedural cartoon frames at the demo's resolution (datasets/demo_frames.py), as a zip of PNGs."""
+    frames = ROOT / cfg["data"]["source"]
+    if force or not frames.is_file():
+        run(sys.executable, "datasets/demo_frames.py", "--output", frames, "--count", "512",
+            "--size", str(cfg["data"]["resolution"]), "--overwrite")
+
+
 DEMOS = {
     "animeganv2": Demo(ROOT / "configs/animeganv2/demo.yaml", ROOT / "runtime/assets/demo_animeganv2.onnx",
                        prepare_animeganv2),
+    "stylegan2": Demo(ROOT / "configs/stylegan2/demo.yaml", ROOT / "runtime/assets/demo_stylegan2.onnx",
+                      prepare_stylegan2, network="G_ema"),
 }
 
 

@@ -13,6 +13,8 @@ DEMO_MODEL = ASSETS / "demo_animeganv2.onnx"
 DEMO_PHOTO = ASSETS / "demo_photo.jpg"
 DEMO_CLIP = ASSETS / "demo_clip.mp4"
 DEMO_SAMPLER = ASSETS / "demo_acgan.onnx"
+# Every bundled sampling demo: runtime/sample.py without --model samples each one that is built.
+DEMO_SAMPLERS = (DEMO_SAMPLER, ASSETS / "demo_stylegan2.onnx")
 
 
 def positive_int(text: str) -> int:

@@ -1,6 +1,6 @@
 """Sample images from a noise-driven ONNX generator (task `sample`) into a grid or one PNG per seed.
 
-    python runtime/sample.py                                          # the bundled demo sampler, seeds 0-15
+    python runtime/sample.py                                          # every bundled demo sampler, seeds 0-15
     python runtime/sample.py --model M.onnx --seeds 0-15 --grid 4x4 --trunc 0.7 --output grid.png
     python runtime/sample.py --model acgan.onnx --seeds 1,5,9 --tag hair=aqua --tag eye=blue --outdir samples/
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python runtime/sample.py`
 
-from runtime.cli import DEMO_SAMPLER, add_model_arguments, positive_int  # noqa: E402
+from runtime.cli import DEMO_SAMPLERS, add_model_arguments, positive_int  # noqa: E402
 from runtime.errors import run_main  # noqa: E402
 from runtime.errors import ConversionError  # noqa: E402
 from runtime.imaging import check_image_suffix, save_image  # noqa: E402
@@ -53,16 +53,22 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--output", type=Path, default=None, help=f"grid image file (default: {DEFAULT_OUTPUT})")
     out.add_argument("--outdir", type=Path, default=None, help="write one PNG per seed instead (seed0000.png, ...)")
     parser.add_argument("--batch", type=positive_int, default=16, help="samples per model call (default 16)")
-    add_model_arguments(parser, default=DEMO_SAMPLER,
-                        model_help="ONNX sampling model (task sample); default: the demo sampler")
+    add_model_arguments(parser, default=DEMO_SAMPLERS[0],
+                        model_help="ONNX sampling model (task sample); default: every bundled demo sampler, each "
+                                   "to its own file (<output stem>_<model>.png, or <outdir>/<model>/)")
+    parser.set_defaults(model=None)
     return parser
 
 
-def open_sampler(args: argparse.Namespace) -> Sampler:
-    """The model from --model, with a pointed message when the bundled demo sampler is missing."""
-    if args.model == DEMO_SAMPLER and not DEMO_SAMPLER.is_file():
-        raise ConversionError(f"demo sampler {DEMO_SAMPLER} not built yet; pass --model PATH.onnx")
-    return Sampler(args.model, provider=args.provider, threads=args.threads)
+def models_to_sample(args: argparse.Namespace) -> list[Path]:
+    """--model, or every bundled demo sampler that is built (a pointed message when none is)."""
+    if args.model is not None:
+        return [args.model]
+    built = [path for path in DEMO_SAMPLERS if path.is_file()]
+    if not built:
+        raise ConversionError(f"no demo sampler built yet ({', '.join(str(p) for p in DEMO_SAMPLERS)}); "
+                              "pass --model PATH.onnx")
+    return built
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,24 +86,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.trunc is not None and not math.isfinite(args.trunc):
         raise ConversionError(f"--trunc {args.trunc} must be a finite number")
     tags = parse_tags(args.tag)
+    models = models_to_sample(args)
+    several = len(models) > 1
 
-    sampler = open_sampler(args)
-    print(f"model: {sampler.describe()}", file=sys.stderr)
-    if args.trunc is not None and sampler.scalar is None:
-        raise ConversionError(f"{sampler.path.name} has no truncation (scalar) input; --trunc does not apply")
-    if tags and sampler.tags is None:
-        raise ConversionError(f"{sampler.path.name} takes no tags; --tag does not apply")
-    if sampler.tags is None:
-        tag_rows = None
-    else:
-        tag_rows = sampler.encode_tags(tags) if tags else sampler.seeded_tags(seeds)
-    images = sampler(sampler.latents(seeds, args.sigma), tag_rows, psi=args.trunc, batch=args.batch)
-
-    if args.outdir is not None:
-        for seed, image in zip(seeds, images):
-            print(f"wrote {save_image(args.outdir / f'seed{seed:04d}.png', image)}")
-    else:
-        print(f"wrote {save_image(output, make_grid(images, rows, cols))}")
+    samplers = [Sampler(model, provider=args.provider, threads=args.threads) for model in models]
+    for sampler in samplers:  # every model is checked before anything is written
+        print(f"model: {sampler.describe()}", file=sys.stderr)
+        if args.trunc is not None and sampler.scalar is None:
+            raise ConversionError(f"{sampler.path.name} has no truncation (scalar) input; --trunc does not apply")
+        if tags and sampler.tags is None:
+            raise ConversionError(f"{sampler.path.name} takes no tags; --tag does not apply")
+    for sampler in samplers:
+        if sampler.tags is None:
+            tag_rows = None
+        else:
+            tag_rows = sampler.encode_tags(tags) if tags else sampler.seeded_tags(seeds)
+        images = sampler(sampler.latents(seeds, args.sigma), tag_rows, psi=args.trunc, batch=args.batch)
+        stem = sampler.path.stem
+        if args.outdir is not None:
+            outdir = args.outdir / stem if several else args.outdir
+            for seed, image in zip(seeds, images):
+                print(f"wrote {save_image(outdir / f'seed{seed:04d}.png', image)}")
+        else:
+            target = output.with_name(f"{output.stem}_{stem}{output.suffix}") if several else output
+            print(f"wrote {save_image(target, make_grid(images, rows, cols))}")
     return 0
 
 

@@ -171,3 +171,71 @@ class TorchStyleGAN2:
             cmap = self.mapping(None, c, prefix="mapping", layers=self.d_mapping_layers)
             x = (x * cmap).sum(dim=1, keepdim=True) * (1 / np.sqrt(cmap.shape[1]))
         return x
+
+
+SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.048311742585633,
+        0.4910559419267466, 0.787641141030194, 0.3379294217276218, -0.07263752278646252,
+        -0.021060292512300564, 0.04472490177066578, 0.0017677118642428036, -0.007800708325034148)
+
+
+def nvlabs_augment(x, g_inv, c_mat):
+    """NVlabs AugmentPipe.forward after its parameter draws, in torch (float32, differentiable in x), for given
+    G_inv [N, 3, 3] and C [N, 4, 4] (NumPy or None): per-batch margin, reflect pad, sym6 ↑2, affine_grid +
+    grid_sample (bilinear, zeros), sym6 ↓2, colour matrix."""
+
+    def upfirdn(x, f, up=1, down=1, pad=(0, 0, 0, 0), flip=False, gain=1.0):
+        n, c, h, w = x.shape
+        if up > 1:
+            x = x.reshape(n, c, h, 1, w, 1)
+            x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
+        x = F.pad(x, [max(pad[0], 0), max(pad[1], 0), max(pad[2], 0), max(pad[3], 0)])
+        x = x[:, :, max(-pad[2], 0):x.shape[2] - max(-pad[3], 0), max(-pad[0], 0):x.shape[3] - max(-pad[1], 0)]
+        f = f * (gain ** (f.ndim / 2))
+        if not flip:
+            f = f.flip(list(range(f.ndim)))
+        f = f[None, None].repeat([c, 1, 1])
+        x = F.conv2d(x, f.unsqueeze(2), groups=c)
+        x = F.conv2d(x, f.unsqueeze(3), groups=c)
+        return x[:, :, ::down, ::down]
+
+    n, c, h, w = x.shape
+    if g_inv is not None:
+        hz = torch.tensor(SYM6, dtype=torch.float32)
+        hz = hz / hz.sum()
+        g = torch.tensor(g_inv, dtype=torch.float32)
+        cx, cy = (w - 1) / 2, (h - 1) / 2
+        cp = torch.tensor([[-cx, -cy, 1], [cx, -cy, 1], [cx, cy, 1], [-cx, cy, 1]], dtype=torch.float32)
+        cp = g @ cp.t()
+        pad = len(SYM6) // 4
+        margin = cp[:, :2, :].permute(1, 0, 2).flatten(1)
+        margin = torch.cat([-margin, margin]).max(dim=1).values
+        margin = margin + torch.tensor([pad * 2 - cx, pad * 2 - cy] * 2)
+        margin = margin.max(torch.tensor([0, 0] * 2)).min(torch.tensor([w - 1, h - 1] * 2, dtype=torch.float32))
+        mx0, my0, mx1, my1 = margin.ceil().to(torch.int32)
+
+        def mat(rows):
+            return torch.tensor(rows, dtype=torch.float32)
+
+        x = F.pad(x, [int(mx0), int(mx1), int(my0), int(my1)], mode="reflect")
+        g = mat([[1, 0, (mx0 - mx1) / 2], [0, 1, (my0 - my1) / 2], [0, 0, 1]]) @ g
+        x = upfirdn(x, hz, up=2, pad=(6, 5, 6, 5), gain=4)
+        g = mat([[2, 0, 0], [0, 2, 0], [0, 0, 1]]) @ g @ mat([[0.5, 0, 0], [0, 0.5, 0], [0, 0, 1]])
+        g = mat([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]]) @ g @ mat([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
+        shape = [n, c, (h + pad * 2) * 2, (w + pad * 2) * 2]
+        g = (mat([[2 / x.shape[3], 0, 0], [0, 2 / x.shape[2], 0], [0, 0, 1]]) @ g
+             @ mat([[shape[3] / 2, 0, 0], [0, shape[2] / 2, 0], [0, 0, 1]]))
+        grid = F.affine_grid(theta=g[:, :2, :], size=shape, align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        x = upfirdn(x, hz, down=2, pad=(-1, -1, -1, -1), flip=True)
+    if c_mat is not None:
+        cm = torch.tensor(c_mat, dtype=torch.float32)
+        x = x.reshape(n, c, h * w)
+        if c == 3:
+            x = cm[:, :3, :3] @ x + cm[:, :3, 3:]
+        else:
+            cm = cm[:, :3, :].mean(dim=1, keepdims=True)
+            x = x * cm[:, :, :3].sum(dim=2, keepdims=True) + cm[:, :, 3:]
+        x = x.reshape(n, c, h, w)
+    return x
+
+

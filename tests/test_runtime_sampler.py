@@ -231,11 +231,12 @@ def test_sample_py_bad_options(tmp_path, models, capsys, monkeypatch, args, mess
 
 
 def test_sample_py_without_the_demo_sampler_says_so(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sample, "DEMO_SAMPLER", tmp_path / "demo_acgan.onnx")
+    demos = (tmp_path / "demo_acgan.onnx", tmp_path / "demo_stylegan2.onnx")
+    monkeypatch.setattr(sample, "DEMO_SAMPLERS", demos)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as done:
         run_main(sample.main, [])
     err = capsys.readouterr().err.strip().splitlines()
-    assert done.value.code == 2 and err == [f"error: demo sampler {tmp_path / 'demo_acgan.onnx'} not built yet; "
+    assert done.value.code == 2 and err == [f"error: no demo sampler built yet ({demos[0]}, {demos[1]}); "
                                             "pass --model PATH.onnx"]
     assert list(tmp_path.iterdir()) == []

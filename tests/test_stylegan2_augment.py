@@ -1,11 +1,11 @@
 """ADA (mindspore_impl/augment.py): the graph-side pipeline against a torch formulation of NVlabs'
 `AugmentPipe.forward` execution (per-batch margin, reflect pad, wavelet ↑2, affine_grid + grid_sample, wavelet ↓2,
 colour matrix) for the same matrices; the host-side draws (identity at p = 0, each op's effect, its probability);
-the p update rule; gradients through the pipeline (R1 needs them twice)."""
+the p update rule. (Second-order gradients through the pipeline: R1 in tests/test_stylegan2_losses.py.)"""
 import mindspore as ms
 import numpy as np
 import pytest
-from mindspore import Tensor, ops
+from mindspore import Tensor
 
 from mindspore_impl import augment as A
 
@@ -21,65 +21,10 @@ def run_pipe(pipe, images, draws):
 
 
 def torch_nvlabs_execute(images, g_inv, c_mat):
-    """NVlabs AugmentPipe.forward after the parameter draws, in torch (float32), for given G_inv and C."""
     torch = pytest.importorskip("torch")
-    import torch.nn.functional as F
+    from tests._stylegan2_torch import nvlabs_augment
 
-    def upfirdn(x, f, up=1, down=1, pad=(0, 0, 0, 0), flip=False, gain=1.0):
-        n, c, h, w = x.shape
-        if up > 1:
-            x = x.reshape(n, c, h, 1, w, 1)
-            x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
-        x = F.pad(x, [max(pad[0], 0), max(pad[1], 0), max(pad[2], 0), max(pad[3], 0)])
-        x = x[:, :, max(-pad[2], 0):x.shape[2] - max(-pad[3], 0), max(-pad[0], 0):x.shape[3] - max(-pad[1], 0)]
-        f = f * (gain ** (f.ndim / 2))
-        if not flip:
-            f = f.flip(list(range(f.ndim)))
-        f = f[None, None].repeat([c, 1, 1])
-        x = F.conv2d(x, f.unsqueeze(2), groups=c)
-        x = F.conv2d(x, f.unsqueeze(3), groups=c)
-        return x[:, :, ::down, ::down]
-
-    x = torch.tensor(images)
-    n, c, h, w = x.shape
-    if g_inv is not None:
-        hz = torch.tensor(A.SYM6, dtype=torch.float32)
-        hz = hz / hz.sum()
-        g = torch.tensor(g_inv, dtype=torch.float32)
-        cx, cy = (w - 1) / 2, (h - 1) / 2
-        cp = torch.tensor([[-cx, -cy, 1], [cx, -cy, 1], [cx, cy, 1], [-cx, cy, 1]], dtype=torch.float32)
-        cp = g @ cp.t()
-        pad = len(A.SYM6) // 4
-        margin = cp[:, :2, :].permute(1, 0, 2).flatten(1)
-        margin = torch.cat([-margin, margin]).max(dim=1).values
-        margin = margin + torch.tensor([pad * 2 - cx, pad * 2 - cy] * 2)
-        margin = margin.max(torch.tensor([0, 0] * 2)).min(torch.tensor([w - 1, h - 1] * 2, dtype=torch.float32))
-        mx0, my0, mx1, my1 = margin.ceil().to(torch.int32)
-
-        def mat(rows):
-            return torch.tensor(rows, dtype=torch.float32)
-
-        x = F.pad(x, [int(mx0), int(mx1), int(my0), int(my1)], mode="reflect")
-        g = mat([[1, 0, (mx0 - mx1) / 2], [0, 1, (my0 - my1) / 2], [0, 0, 1]]) @ g
-        x = upfirdn(x, hz, up=2, pad=(6, 5, 6, 5), gain=4)
-        g = mat([[2, 0, 0], [0, 2, 0], [0, 0, 1]]) @ g @ mat([[0.5, 0, 0], [0, 0.5, 0], [0, 0, 1]])
-        g = mat([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]]) @ g @ mat([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
-        shape = [n, c, (h + pad * 2) * 2, (w + pad * 2) * 2]
-        g = (mat([[2 / x.shape[3], 0, 0], [0, 2 / x.shape[2], 0], [0, 0, 1]]) @ g
-             @ mat([[shape[3] / 2, 0, 0], [0, shape[2] / 2, 0], [0, 0, 1]]))
-        grid = F.affine_grid(theta=g[:, :2, :], size=shape, align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        x = upfirdn(x, hz, down=2, pad=(-1, -1, -1, -1), flip=True)
-    if c_mat is not None:
-        cm = torch.tensor(c_mat, dtype=torch.float32)
-        x = x.reshape(n, c, h * w)
-        if c == 3:
-            x = cm[:, :3, :3] @ x + cm[:, :3, 3:]
-        else:
-            cm = cm[:, :3, :].mean(dim=1, keepdims=True)
-            x = x * cm[:, :, :3].sum(dim=2, keepdims=True) + cm[:, :, 3:]
-        x = x.reshape(n, c, h, w)
-    return x.numpy()
+    return nvlabs_augment(torch.tensor(images), g_inv, c_mat).numpy()
 
 
 @pytest.mark.parametrize("pipeline, channels, size", [("bgc", 3, 16), ("bg", 3, 12), ("bgc", 1, 16),
@@ -200,27 +145,3 @@ def test_ada_p_update_rule():
     ranked.observe(np.ones(4))
     assert ranked.step(0, 8, reduce=lambda s, c: (s - 10.0, c + 4)) == pytest.approx(-0.75)
     assert ranked.p == pytest.approx(0.1 - 8 / (500 * 1000))
-
-
-def test_gradients_through_the_pipeline_are_exact_twice():
-    """R1 differentiates D(augment(x)) w.r.t. x and then again: check the second derivative numerically."""
-    spec = A.AugmentSpec.pipeline("bgc")
-    rng = np.random.default_rng(5)
-    pipe = A.AugmentPipe(spec, 3, 8, 8)
-    draws = A.draw(spec, rng, 2, 1.0, 3, 8, 8)
-    geom, masks, color = (Tensor(v) for v in (draws.geom, draws.masks, draws.color))
-    probe = Tensor(rng.standard_normal((2, 3, 8, 8)).astype(np.float32))
-
-    def d_of(x):  # a smooth, non-linear stand-in for D
-        return ops.sin(pipe(x, geom, masks, color) * probe).sum()
-
-    def penalty(x):
-        return ops.square(ms.grad(d_of)(x)).sum()
-
-    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
-    grad = ms.jit(ms.grad(penalty))(Tensor(x)).asnumpy()
-    direction = rng.standard_normal(x.shape).astype(np.float32)
-    eps, value = 1e-2, ms.jit(penalty)
-    numeric = (float(value(Tensor(x + eps * direction)).asnumpy())
-               - float(value(Tensor(x - eps * direction)).asnumpy())) / (2 * eps)
-    assert float((grad * direction).sum()) == pytest.approx(numeric, rel=2e-2)

@@ -235,3 +235,26 @@ def test_discriminator_conv_layer(rng, kernel, down, bias, gain):
                         clamp=256 * gain if bias else None)
     close(layer(Tensor(x)).asnumpy(), want)
     assert_parity(layer, x)
+
+
+@pytest.mark.parametrize("up", [1, 2])
+def test_modulated_conv_gradients_match_torch(rng, up):
+    """In ≠ out channels and the transposed conv's own gradient (MindSpore's Conv2DTranspose needs the right
+    out_channel for it), under jit as the training graphs run."""
+    torch = pytest.importorskip("torch")
+    from tests._stylegan2_torch import TorchStyleGAN2
+
+    weight = rng.standard_normal((3, 5, 3, 3)).astype(np.float32)
+    styles = rng.uniform(0.5, 1.5, (2, 5)).astype(np.float32)
+    x = rng.standard_normal((2, 5, 4, 4)).astype(np.float32)
+    probe = rng.standard_normal((2, 3, 4 * up, 4 * up)).astype(np.float32)
+    cell = sg2.ModulatedConv2d(5, 3, 3, up=up)
+
+    def loss(x, w, s):
+        return (cell(x, w, s) * Tensor(probe)).sum()
+
+    got = ms.jit(ms.grad(loss, grad_position=(0, 1, 2)))(Tensor(x), Tensor(weight), Tensor(styles))
+    xs = [torch.tensor(a, requires_grad=True) for a in (x, weight, styles)]
+    (TorchStyleGAN2({}, 1, 1, 4).modconv(*xs, up=up) * torch.tensor(probe)).sum().backward()
+    for g, t in zip(got, xs):
+        close(g.asnumpy(), t.grad.numpy(), rel=1e-4)

@@ -101,6 +101,9 @@ class StyleGAN2Optim:
     def __post_init__(self):
         if not self.total_kimg > 0 or not self.lr > 0:
             raise ValueError("total_kimg and lr must be > 0")
+        self.betas = tuple(float(b) for b in self.betas)  # YAML gives a list
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two values in [0, 1), got {self.betas}")
 
 
 @dataclass
@@ -201,6 +204,11 @@ class StyleGAN2Family(Family):
             if path:
                 self._init_from(name, path)
         self.ema = EMA(G, self.generator_ema, lc.ema_kimg, lc.ema_rampup)
+        # The inner gradients of the regularisers, made once: MindSpore's graph parser caches grad wrappers by
+        # object, and a wrapper made inside a loss (freed after compiling) can leave its id to a later update's
+        # wrapper, which then compiled the wrong loss (seen: Dmain compiled as g_pl_loss).
+        self._pl_dot_grad = ms.grad(self._pl_dot, grad_position=0)
+        self._d_sum_grad = ms.value_and_grad(self._d_sum, grad_position=0, has_aux=True)
         self.sample_z = latents(self.z_dim, range(d.sample_seeds))
         self.fid = None
         if self.metrics_cfg.fid_every_kimg > 0:
@@ -386,7 +394,7 @@ class StyleGAN2Family(Family):
     def g_pl_loss(self, z, z2, mix, noise, c, pl_noise, pl_mean):
         lc = self.loss_cfg
         ws, w = self._mapped(z, z2, mix, c)
-        lengths = L.path_lengths(ms.grad(self._pl_dot, grad_position=0)(ws, noise, pl_noise))
+        lengths = L.path_lengths(self._pl_dot_grad(ws, noise, pl_noise))
         mean = L.path_length_mean(pl_mean.reshape(()), lengths, lc.pl_decay)
         penalty = L.path_length_penalty(lengths, mean)
         loss = penalty.mean() * (lc.pl_weight * lc.pl_every)
@@ -406,8 +414,7 @@ class StyleGAN2Family(Family):
 
     def d_r1_loss(self, real, real_c, geom, masks, color):
         lc = self.loss_cfg
-        (_, logits), grads = ms.value_and_grad(self._d_sum, grad_position=0, has_aux=True)(real, real_c, geom,
-                                                                                           masks, color)
+        (_, logits), grads = self._d_sum_grad(real, real_c, geom, masks, color)
         penalty = L.r1_penalty(grads)
         loss = penalty.mean() * (lc.r1_gamma / 2 * lc.r1_every)
         return loss, ops.stack([penalty.mean(), logits.mean()]), ops.sign(logits)

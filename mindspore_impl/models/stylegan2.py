@@ -258,7 +258,9 @@ class ModulatedConv2d(nn.Cell):
             fw = setup_filter(resample_filter).shape[-1]
             p0 = self.padding + (fw + up - 1) // 2 - (kernel - 1)
             p1 = self.padding + (fw - up) // 2 - (kernel - up)
-            self._conv = ops.Conv2DTranspose(out_channel=out_channels, kernel_size=kernel, pad_mode="valid",
+            # MindSpore's Conv2DTranspose is the input gradient of a conv: its out_channel must be that conv's
+            # output channels (our in_channels), or its own gradient (a Conv2D) fails when in != out.
+            self._conv = ops.Conv2DTranspose(out_channel=in_channels, kernel_size=kernel, pad_mode="valid",
                                              stride=up)
             self.fir = Upfirdn2d(resample_filter, padding=(p0, p1, p0, p1), gain=up * up)
 
