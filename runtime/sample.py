@@ -87,21 +87,25 @@ def main(argv: list[str] | None = None) -> int:
         raise ConversionError(f"--trunc {args.trunc} must be a finite number")
     tags = parse_tags(args.tag)
     models = models_to_sample(args)
-    several = len(models) > 1
+    several = args.model is None  # the bundled demos: each to its own file, however many are built
 
     samplers = [Sampler(model, provider=args.provider, threads=args.threads) for model in models]
     for sampler in samplers:  # every model is checked before anything is written
         print(f"model: {sampler.describe()}", file=sys.stderr)
-        if args.trunc is not None and sampler.scalar is None:
+        # the bundled demos differ: --trunc / --tag go to those that take them
+        if args.trunc is not None and sampler.scalar is None and not several:
             raise ConversionError(f"{sampler.path.name} has no truncation (scalar) input; --trunc does not apply")
-        if tags and sampler.tags is None:
+        if tags and sampler.tags is None and not several:
             raise ConversionError(f"{sampler.path.name} takes no tags; --tag does not apply")
+        if tags and sampler.tags is not None:
+            sampler.encode_tags(tags)  # unknown names stop here, before anything is written
     for sampler in samplers:
         if sampler.tags is None:
             tag_rows = None
         else:
             tag_rows = sampler.encode_tags(tags) if tags else sampler.seeded_tags(seeds)
-        images = sampler(sampler.latents(seeds, args.sigma), tag_rows, psi=args.trunc, batch=args.batch)
+        psi = args.trunc if sampler.scalar is not None else None
+        images = sampler(sampler.latents(seeds, args.sigma), tag_rows, psi=psi, batch=args.batch)
         stem = sampler.path.stem
         if args.outdir is not None:
             outdir = args.outdir / stem if several else args.outdir

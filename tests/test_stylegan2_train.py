@@ -44,6 +44,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("sg2_train")
     frames = frames_zip(root / "frames.zip")
     cfg = tiny_config(root / "run", frames, max_steps=TRAIN_STEPS)
+    cfg["metrics"] = {"fid_every_kimg": 0.4, "fid_samples": 16}  # every 100 steps of 4 images
     trainer = build_trainer(cfg)
     trainer.fit(progress=False)
     return root, cfg, trainer
@@ -73,6 +74,26 @@ def test_tiny_run_writes_its_loss_curve_and_samples(run):
     assert abs(float(logged[-1]["stats/pl_mean"])) > 0
     w_avg = trainer.family.generator.mapping.w_avg.asnumpy()
     assert np.abs(w_avg).max() > 0 and np.array_equal(w_avg, trainer.family.generator_ema.mapping.w_avg.asnumpy())
+
+
+def test_fid_metric_is_logged_every_n_kimg(run):
+    root, cfg, trainer = run
+    fids = {int(r["global_step"]): float(r["fid/vgg19-random"]) for r in rows(root / "run")
+            if r.get("fid/vgg19-random")}
+    assert sorted(fids) == [1, 101] and all(np.isfinite(v) and v > 0 for v in fids.values())
+
+
+def test_frechet_distance_of_known_gaussians():
+    from mindspore_impl.fid import feature_stats, frechet_distance
+
+    mu1, mu2 = np.zeros(3), np.array([1.0, 2.0, 0.0])
+    assert frechet_distance(mu1, np.eye(3), mu2, np.eye(3)) == pytest.approx(5.0)
+    # tr(A + B - 2 (AB)^1/2) for A = I, B = 4 I: 3 + 12 - 2·2·3
+    assert frechet_distance(mu1, np.eye(3), mu1, 4 * np.eye(3)) == pytest.approx(3.0)
+    x = np.random.default_rng(0).standard_normal((4000, 2)) * [1.0, 3.0] + [5.0, -1.0]
+    mu, sigma = feature_stats(x)
+    np.testing.assert_allclose(mu, [5, -1], atol=0.15)
+    np.testing.assert_allclose(np.diag(sigma), [1, 9], rtol=0.1)
 
 
 def test_ema_ramp_and_ada_p_follow_their_rules(run):
