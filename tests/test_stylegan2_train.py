@@ -30,7 +30,8 @@ def frames_zip(path: Path, size: int = 16, count: int = 32) -> Path:
 def tiny_config(run_dir, frames, **train) -> dict:
     cfg = load_config(ROOT / "configs/stylegan2/tiny.yaml")
     cfg["data"]["source"] = str(frames)
-    cfg["train"].update({"run_dir": str(run_dir), "sample_every": 100, "ckpt_every": 10, "keep_checkpoints": 30,
+    # checkpoints (each also re-plots losses.png) at 95, 190 and the end: RESUME_FROM is one of them
+    cfg["train"].update({"run_dir": str(run_dir), "sample_every": 100, "ckpt_every": 95, "keep_checkpoints": 3,
                          **train})
     return cfg
 
@@ -42,7 +43,7 @@ def params_of(path):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("sg2_train")
-    frames = frames_zip(root / "frames.zip")
+    frames = frames_zip(root / "frames.zip", count=400)  # x-flipped: one 200-step epoch of 4 (epoch ends checkpoint)
     cfg = tiny_config(root / "run", frames, max_steps=TRAIN_STEPS)
     cfg["metrics"] = {"fid_every_kimg": 0.4, "fid_samples": 16}  # every 100 steps of 4 images
     trainer = build_trainer(cfg)
