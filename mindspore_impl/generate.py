@@ -68,7 +68,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     import mindspore as ms
-    from export.api import interface_of
+    from runtime.interface import interface_of
     from mindspore_impl.config import load_config
     from mindspore_impl.distributed import select_device
     from mindspore_impl.families.base import load_exported

@@ -14,7 +14,7 @@ Port kinds:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from runtime.errors import UserError
 
@@ -172,3 +172,19 @@ def image_to_image(task: str = "stylize", in_channels: int = 3, out_channels: in
     """The interface of a same-size image-to-image generator (AnimeGANv2, pix2pix, CycleGAN, ...)."""
     return Interface(task, (image_port(input_name, in_channels),), (image_port(output_name, out_channels),),
                      size_multiple=size_multiple)
+
+
+def interface_of(net, task: str | None = None) -> Interface:
+    """A network's declared Interface (`net.interface()`), or, for an image-to-image network that only declares an
+    integer `size_multiple` class attribute (as AnimeGANv2 first did), a 3-channel stylizer. `task` replaces the
+    declared task (a family knows that its U-Net colourises). Works on any object: no MindSpore import here."""
+    declare = getattr(net, "interface", None)
+    if callable(declare):
+        spec = declare()
+    else:
+        multiple = getattr(type(net), "size_multiple", None)
+        if not isinstance(multiple, int) or multiple < 1:
+            raise InterfaceError(f"{type(net).__name__} declares neither interface() nor an integer "
+                                 "`size_multiple`; the export needs to know its inputs")
+        spec = image_to_image("stylize", size_multiple=multiple)
+    return replace(spec, task=task) if task else spec
