@@ -129,9 +129,19 @@ def rename_for_graph(net: nn.Cell, prefix: str) -> None:
         param.name = f"{prefix}.{path}"
 
 
+def adapt_checkpoint(net: nn.Cell, params: dict, where: str) -> dict:
+    """`params` keyed as `state_of(net)`: files from another implementation that names the same tensors otherwise
+    (the MindSpore AnimeGANv2 port's training wrapper) are translated by the network's own declared
+    `adapt_checkpoint(params, where) -> params`, which checks them strictly; other networks take them as they are."""
+    adapt = getattr(net, "adapt_checkpoint", None)
+    return adapt(params, where) if callable(adapt) else params
+
+
 def load_exact(net: nn.Cell, params: dict, where: str) -> None:
-    """Load `params` (keyed as `state_of(net)`) into `net` only if names and shapes match exactly; else
-    CheckpointError "`where`: ..." naming the first offending key."""
+    """Load `params` (keyed as `state_of(net)`, after the network's `adapt_checkpoint`, if it declares one) into
+    `net` only if names and shapes match exactly; else CheckpointError "`where`: ..." naming the first offending
+    key. Every loader goes through here: export, MindSpore inference, resume."""
+    params = adapt_checkpoint(net, params, where)
     expected = state_of(net)
     missing = sorted(set(expected) - set(params))
     if missing:
