@@ -13,13 +13,13 @@ any other sign. Export, MindSpore inference and the trainer's resume all load th
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import mindspore as ms
 from mindspore import nn
 
 from runtime.atomic import atomic_path
+from runtime.checkpoint_export import file_sha256  # noqa: F401  (the one implementation; the runtime needs it too)
 from runtime.errors import UserError
 
 
@@ -49,14 +49,6 @@ def save_checkpoint_atomic(obj, path, make_parents: bool = True, meta: dict | No
     except OSError as exc:
         raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
     return path
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_checkpoint(path: str | Path, with_meta: bool = False):
