@@ -13,7 +13,8 @@ Production inference runs on onnxruntime (`runtime/`); this is the MindSpore-sid
 The MindSpore AnimeGANv2 port's infer.py options work too (docs/mindspore_port.md); without --config the network
 is recognised from the checkpoint (the port's own names, or the run directory our trainer wrote it into):
 
-    python mindspore_impl/infer.py --infer_dir photos/ --infer_output out/ --ckpt_file_name animeganv2_generator_Hayao.ckpt
+    python mindspore_impl/infer.py --infer_dir photos/ --infer_output out/ \
+        --ckpt_file_name animeganv2_generator_Hayao.ckpt
 """
 from __future__ import annotations
 

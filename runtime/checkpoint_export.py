@@ -55,7 +55,8 @@ def _failure(stderr: str) -> str:
     if errors:
         return errors[-1][len("error:"):].strip()
     if any("No module named 'mindspore'" in line for line in lines):
-        return "MindSpore is not installed here (pip install -r requirements.txt), or export elsewhere and pass the .onnx"
+        return ("MindSpore is not installed here (pip install -r requirements.txt); or export it where it is and "
+                "pass the .onnx")
     return lines[-1] if lines else "no output"
 
 

@@ -159,6 +159,43 @@ def test_same_pad_exports_one_graph_for_every_size(kernel, stride):
         np.testing.assert_array_equal(session.run(None, {"x0": x})[0], cell(ms.Tensor(x)).asnumpy())
 
 
+def test_same_pad_and_crop_gradients_agree_in_graph_mode_and_pynative():
+    """Training the port's network runs these leaves inside ms.jit; their gradients equal PyNative's at odd sizes,
+    over repeated calls (ops.pad's constant mode goes wrong from the second jit call on MindSpore 2.8.0)."""
+    from mindspore import nn, ops
+
+    class Probe(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.pad, self.conv, self.crop = layers.SamePad2d(3, 2), layers.Conv2d(2, 2, 3, stride=2), layers.CropLike()
+            self.up = layers.Upsample(2, "asymmetric")
+
+        def construct(self, x):
+            return self.crop(self.up(self.conv(self.pad(x))), x)
+
+    net = Probe()
+
+    def loss(x):
+        return (net(x) ** 2).sum()
+
+    eager = ms.value_and_grad(loss, None, net.trainable_params())
+    graph = ms.jit(ms.value_and_grad(loss, None, net.trainable_params()))
+    for h, w in ((9, 11), (10, 12), (9, 11)):
+        x = ms.Tensor(images(np.random.default_rng(h), 1, 2, h, w))
+        (v1, g1), (v2, g2) = eager(x), graph(x)
+        assert net(x).shape == (1, 2, h, w)
+        np.testing.assert_allclose(float(v2), float(v1), rtol=1e-5)
+        np.testing.assert_allclose(g2[0].asnumpy(), g1[0].asnumpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_upsample_asymmetric_is_the_tf1_resize_bilinear():
+    """The removed nn.ResizeBilinear's coordinates: asymmetric (source = dest / 2), not half-pixel."""
+    x = images(np.random.default_rng(5), 2, 3, 5, 7)
+    got = layers.Upsample(2, "asymmetric")(ms.Tensor(x)).asnumpy()
+    np.testing.assert_allclose(got, resize_bilinear_tf1(x.astype(np.float64)), atol=1e-6)
+    assert np.abs(got - resize_bilinear_tf1(x.astype(np.float64), half_pixel=True)).max() > 0.1
+
+
 def test_crop_like_exports_a_slice_to_the_reference_size():
     from export.parity import make_session
 
