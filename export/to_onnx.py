@@ -6,6 +6,10 @@
     python export/to_onnx.py ... --int8 --calib photos/ [--check-images other_photos/]
                                                              # also writes <output stem>.int8.onnx
 
+Without --config the config is recognised from --ckpt: the public MindSpore AnimeGANv2 port's generator files
+(animeganv2_generator_Hayao.ckpt, netG_<epoch>.ckpt) by their parameter names, our runs' checkpoints by the
+config.yaml of their run directory (see mindspore_impl/checkpoint_config.py).
+
 --ckpt takes a plain checkpoint the trainer writes (RUN_DIR/generator.ckpt for the family's default network,
 RUN_DIR/<NAME>.ckpt for the others) or a full training checkpoint (RUN_DIR/checkpoints/step_*.ckpt, each network's
 parameters prefixed by its name, e.g. `G_ema/`). --network NAME picks one of the networks the config's family
@@ -28,7 +32,8 @@ from export.api import (DEFAULT_OPSET, DEFAULT_TOLERANCE, interface_of, prepare_
 from export.errors import ExportError  # noqa: E402
 from export.quantize import (CALIBRATION_METHODS, DEFAULT_METHOD, DEFAULT_PERCENTILE, int8_quality,  # noqa: E402
                              load_images, quantize_int8, split_calibration)
-from mindspore_impl.config import add_config_args, check_keys, load_config, section  # noqa: E402
+from mindspore_impl.checkpoint_config import resolve_config  # noqa: E402
+from mindspore_impl.config import add_config_args, check_keys, section  # noqa: E402
 from mindspore_impl.families.base import load_exported  # noqa: E402
 from runtime.errors import run_main  # noqa: E402
 
@@ -37,8 +42,10 @@ EXPORT_KEYS = ("style",)  # the config's optional `export:` section
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_args(p)
-    p.add_argument("--ckpt", required=True, help="generator.ckpt, RUN_DIR/<NAME>.ckpt, or a training checkpoint")
+    add_config_args(p, required=False, config_help="YAML config (see configs/); default: recognised from --ckpt "
+                                                   "(the MindSpore port's names, or its run's config.yaml)")
+    p.add_argument("--ckpt", required=True, help="generator.ckpt, RUN_DIR/<NAME>.ckpt, a training checkpoint, or a "
+                                                 "MindSpore AnimeGANv2 port checkpoint")
     p.add_argument("--network", default=None, metavar="NAME",
                    help="which of the family's networks to export (default: the checkpoint's own, else the "
                         "family's default, e.g. G_ema for StyleGAN2)")
@@ -93,7 +100,10 @@ def resolve_style(cfg: dict, config_path: str) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     output, int8_output = _check_paths(args)
-    cfg = load_config(args.config, args.overrides)
+    resolved = resolve_config(args.config, args.ckpt, args.overrides)
+    if resolved.note and not args.quiet:
+        print(f"note: {resolved.note}", file=sys.stderr)
+    cfg = resolved.cfg
     check_keys(section(cfg, "export"), EXPORT_KEYS, "export")
     loaded = load_exported(cfg, args.ckpt, args.network)
     net = loaded.net
@@ -112,7 +122,7 @@ def main(argv=None) -> int:
         check_images = load_images(check_paths, args.calib_size, progress)
 
     family = cfg.get("family") or section(cfg, "generator")["name"].removesuffix("_generator")
-    result = prepare_generator(net, interface=spec, family=str(family), style=resolve_style(cfg, args.config),
+    result = prepare_generator(net, interface=spec, family=str(family), style=resolve_style(cfg, resolved.path),
                                network=loaded.name, config=cfg, source_checkpoint_sha256=loaded.sha256,
                                opset=args.opset,
                                precision="fp16" if args.fp16 else "fp32", tolerance=args.tolerance,

@@ -13,13 +13,13 @@ any other sign. Export, MindSpore inference and the trainer's resume all load th
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import mindspore as ms
 from mindspore import nn
 
 from runtime.atomic import atomic_path
+from runtime.checkpoint_export import file_sha256  # noqa: F401  (the one implementation; the runtime needs it too)
 from runtime.errors import UserError
 
 
@@ -49,14 +49,6 @@ def save_checkpoint_atomic(obj, path, make_parents: bool = True, meta: dict | No
     except OSError as exc:
         raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
     return path
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_checkpoint(path: str | Path, with_meta: bool = False):
@@ -129,9 +121,19 @@ def rename_for_graph(net: nn.Cell, prefix: str) -> None:
         param.name = f"{prefix}.{path}"
 
 
+def adapt_checkpoint(net: nn.Cell, params: dict, where: str) -> dict:
+    """`params` keyed as `state_of(net)`: files from another implementation that names the same tensors otherwise
+    (the MindSpore AnimeGANv2 port's training wrapper) are translated by the network's own declared
+    `adapt_checkpoint(params, where) -> params`, which checks them strictly; other networks take them as they are."""
+    adapt = getattr(net, "adapt_checkpoint", None)
+    return adapt(params, where) if callable(adapt) else params
+
+
 def load_exact(net: nn.Cell, params: dict, where: str) -> None:
-    """Load `params` (keyed as `state_of(net)`) into `net` only if names and shapes match exactly; else
-    CheckpointError "`where`: ..." naming the first offending key."""
+    """Load `params` (keyed as `state_of(net)`, after the network's `adapt_checkpoint`, if it declares one) into
+    `net` only if names and shapes match exactly; else CheckpointError "`where`: ..." naming the first offending
+    key. Every loader goes through here: export, MindSpore inference, resume."""
+    params = adapt_checkpoint(net, params, where)
     expected = state_of(net)
     missing = sorted(set(expected) - set(params))
     if missing:

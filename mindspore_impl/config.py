@@ -146,8 +146,9 @@ def save_resolved(cfg: dict, run_dir: str | os.PathLike) -> Path:
     return write_text_atomic(Path(run_dir) / "config.yaml", dump_yaml(cfg), make_parents=True)
 
 
-def add_config_args(parser) -> None:
-    """The two flags every config-driven CLI shares."""
-    parser.add_argument("--config", required=True, help="YAML config (see configs/)")
+def add_config_args(parser, required: bool = True, config_help: str = "YAML config (see configs/)") -> None:
+    """The two flags every config-driven CLI shares (`required=False` where the command can tell the config from
+    elsewhere, e.g. from its checkpoint)."""
+    parser.add_argument("--config", required=required, default=None, help=config_help)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.batch_size=2 (repeatable)")

@@ -57,6 +57,50 @@ def same_padding(kernel: int, stride: int):
     return before, total - before
 
 
+def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """(before, after) zero padding of one axis of `size` pixels under MindSpore's / TF's pad_mode 'same'.
+
+    The output has ceil(size / stride) pixels; the total padding is max((out - 1)·stride + kernel - size, 0),
+    of which the odd pixel goes after (bottom/right). For stride 1 that is (kernel - 1) whatever the size; for
+    stride 2 and kernel 3 it is (0, 1) on even sizes but (1, 1) on odd ones.
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class SamePad2d(nn.Cell):
+    """Zero padding that reproduces a conv's pad_mode='same' exactly, at any input size (odd ones included).
+
+    Why a Cell of its own: for stride > 1 the padding depends on the input size (see `same_pads`), which a fixed
+    Pad2d cannot express; the MindSpore AnimeGANv2 port's stride-2 convs pad (1, 1) on odd sizes and (0, 1) on
+    even ones. The padding is computed from the (static) input shape here and from the runtime shape in ONNX, so
+    one exported graph serves every size. For stride 1 the padding is fixed: `same_zero_pad` builds a Pad2d then.
+    """
+
+    def __init__(self, kernel: int, stride: int):
+        super().__init__()
+        if kernel < 1 or stride < 1:
+            raise ValueError(f"SamePad2d needs kernel >= 1 and stride >= 1, got kernel={kernel}, stride={stride}")
+        self.kernel, self.stride = int(kernel), int(stride)
+
+    def construct(self, x):
+        top, bottom = same_pads(x.shape[2], self.kernel, self.stride)
+        left, right = same_pads(x.shape[3], self.kernel, self.stride)
+        # The Pad primitive, created for this shape (graph mode resolves it at compile time): ops.pad's constant
+        # mode has a wrong gradient inside ms.jit on MindSpore 2.8.0 (see Pad2d).
+        return ops.Pad(((0, 0), (0, 0), (top, bottom), (left, right)))(x)
+
+
+def same_zero_pad(kernel: int, stride: int) -> nn.Cell | None:
+    """The padding Cell of a pad_mode='same' conv: None for 1×1 stride-1 convs, a fixed zero Pad2d for stride 1
+    (the padding does not depend on the size), else a SamePad2d."""
+    if stride == 1:
+        before, after = (kernel - 1) // 2, kernel // 2  # same_pads(size, kernel, 1) for every size
+        return Pad2d((before, after, before, after), "zero") if before or after else None
+    return SamePad2d(kernel, stride)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Normalisation (all written as mean arithmetic: exportable and shape-agnostic)
 
@@ -545,6 +589,15 @@ class Upsample(nn.Cell):
     def construct(self, x):
         h, w = x.shape[2], x.shape[3]
         return self._resize(x, (h * self.scale, w * self.scale))
+
+
+class CropLike(nn.Cell):
+    """`x[:, :, :H, :W]` with H, W the spatial size of a second tensor: crops a network's output back to its
+    input's size (the MindSpore AnimeGANv2 port returns 4·ceil(H/4) × 4·ceil(W/4)). Exports as a Slice whose ends
+    are read from the reference's runtime shape, so the graph keeps dynamic sides."""
+
+    def construct(self, x, like):
+        return x[:, :, :like.shape[2], :like.shape[3]]
 
 
 class Identity(nn.Cell):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from runtime.checkpoint_export import onnx_model_for
 from runtime.errors import ConversionError
 from runtime.session import PROVIDERS, Generator
 from runtime.stylize import Stylizer, TileOptions
@@ -30,8 +31,9 @@ def non_negative_int(text: str) -> int:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, default: Path | None = None,
-                        model_help: str = "ONNX generator (ours, or an official AnimeGANv2/v3 NHWC file); "
-                                          "default: the demo model") -> None:
+                        model_help: str = "ONNX generator (ours, or an official AnimeGANv2/v3 NHWC file), or a "
+                                          "MindSpore .ckpt (exported once, cached beside it); default: the "
+                                          "demo model") -> None:
     """--model (default: `default`, else the demo stylizer, looked up now so tests can point it elsewhere),
     --provider, --threads."""
     group = parser.add_argument_group("model")
@@ -62,10 +64,11 @@ def add_size_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def open_generator(args: argparse.Namespace, spin: bool = True) -> Generator:
-    """The model from --model, with a pointed message when the bundled demo model is missing."""
+    """The model from --model, with a pointed message when the bundled demo model is missing; a MindSpore .ckpt
+    is exported to ONNX first, in a separate process, and cached beside it (runtime/checkpoint_export.py)."""
     if args.model == DEMO_MODEL and not DEMO_MODEL.is_file():
         raise ConversionError(f"demo model {DEMO_MODEL} not built yet; pass --model PATH.onnx")
-    return Generator(args.model, provider=args.provider, threads=args.threads, spin=spin)
+    return Generator(onnx_model_for(args.model), provider=args.provider, threads=args.threads, spin=spin)
 
 
 def build_stylizer(args: argparse.Namespace, generator: Generator, tile_progress: bool = False) -> Stylizer:

@@ -23,6 +23,7 @@ from tests._export_helpers import randomize
 TINY_VARIANTS = {
     "animeganv2_generator": [dict(width=0.125, upsample=up, norm_eps=eps)
                              for up in ("asymmetric", "align_corners") for eps in (1e-12, 1e-5)],
+    "animeganv2_port_generator": [dict(channels=4)],
 }
 SIZES, BATCHES = [(32, 32), (48, 64)], (1, 3)
 

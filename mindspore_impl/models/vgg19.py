@@ -1,4 +1,7 @@
-"""VGG19 feature extractor for the AnimeGANv2 losses: conv1_1 .. conv4_4, output conv4_4 *before* its ReLU.
+"""VGG19 feature extractors for the AnimeGANv2 losses: conv1_1 .. conv4_4, output conv4_4 *before* its ReLU.
+
+Two variants (`loss.vgg_variant`, LOSS_VGGS): "caffe" (VGG19Features, below, the official one) and
+"mindspore_port" (PortVGG19BN, the MindSpore port's batch-normalised VGG19 from its `vgg.ckpt`, no front-end).
 
 It reproduces the official TF loss network (`tools/vgg19.py`, machrisaa/tensorflow-vgg with the Caffe
 `vgg19.npy` weights): input NCHW RGB in [-1, 1] -> 0..255 -> BGR -> minus the Caffe channel means, no std
@@ -139,6 +142,71 @@ def load_vgg19(ckpt_path, with_taps: bool = False) -> VGG19Features:
     if not_loaded:
         raise VGGWeightsError(f"{ckpt_path}: parameters not loaded: {', '.join(not_loaded)}")
     return freeze(net)
+
+
+class PortVGG19BN(nn.Cell):
+    """The MindSpore AnimeGANv2 port's loss network (its `losses/vgg19.py`, weights `vgg.ckpt`): a batch-normalised
+    VGG19 truncated after conv4_4's BatchNorm (no ReLU there), 3×3 convs without bias ('same' = padding 1), 2×2/2
+    max-pools. Its front-end is none: the port feeds generator-range RGB in [-1, 1] as it is.
+
+    `layers` keeps the port's SequentialCell indices (`layers.0.weight`, `layers.1.gamma`, ...), so `vgg.ckpt`
+    loads by name. BatchNorm runs on its stored moving statistics: a frozen loss network. (The port's training
+    wrapper left its VGG in training mode, so its BatchNorms normalised each batch by that batch's statistics.)
+    """
+
+    def __init__(self):
+        super().__init__()
+        from mindspore_impl.weights.animeganv2_mindspore_port import PORT_VGG_CONFIG
+
+        cells, cin = [], 3
+        for n, v in enumerate(PORT_VGG_CONFIG):
+            if v == "M":
+                cells.append(nn.MaxPool2d(kernel_size=2, stride=2))
+                continue
+            cells += [nn.Conv2d(cin, v, 3, stride=1, pad_mode="pad", padding=1, has_bias=False, weight_init="zeros"),
+                      nn.BatchNorm2d(v)]
+            if n < len(PORT_VGG_CONFIG) - 1:
+                cells.append(nn.ReLU())
+            cin = v
+        self.layers = nn.SequentialCell(cells)
+
+    def construct(self, x):
+        return self.layers(x)
+
+
+def load_port_vgg19(ckpt_path) -> PortVGG19BN:
+    """The port's `vgg.ckpt` as a frozen PortVGG19BN, through its checked rename table (every parameter filled, the
+    deeper layers and the classifier of a full VGG19-BN dropped by name, anything else refused naming its key)."""
+    from mindspore_impl.weights.animeganv2_mindspore_port import PORT_VGG_TABLE
+    from mindspore_impl.weights.base import WeightImportError, apply_table
+
+    if not Path(ckpt_path).is_file():
+        raise VGGWeightsError(f"{ckpt_path}: VGG19 checkpoint not found (loss.vgg_variant mindspore_port reads the "
+                              "port's own vgg.ckpt)")
+    params = read_checkpoint(ckpt_path)
+    net = PortVGG19BN()
+    shapes = {name: tuple(p.shape) for name, p in net.parameters_and_names()}
+    try:
+        renamed = apply_table(params, PORT_VGG_TABLE, shapes, str(ckpt_path))
+    except WeightImportError as exc:
+        raise VGGWeightsError(str(exc)) from None
+    graph_names = {name: p.name for name, p in net.parameters_and_names()}
+    not_loaded, _ = ms.load_param_into_net(
+        net, {graph_names[k]: ms.Parameter(ms.Tensor(v), name=graph_names[k]) for k, v in renamed.items()})
+    if not_loaded:
+        raise VGGWeightsError(f"{ckpt_path}: parameters not loaded: {', '.join(not_loaded)}")
+    return freeze(net)
+
+
+# loss.vgg_variant -> loader of the loss network (network and front-end) from loss.vgg_ckpt.
+LOSS_VGGS = {"caffe": load_vgg19, "mindspore_port": load_port_vgg19}
+
+
+def load_loss_vgg(variant: str, ckpt_path) -> nn.Cell:
+    """The perceptual-loss network `variant` (a key of LOSS_VGGS) with the weights of `ckpt_path`."""
+    if variant not in LOSS_VGGS:
+        raise VGGWeightsError(f"unknown VGG variant '{variant}'; choose from {sorted(LOSS_VGGS)}")
+    return LOSS_VGGS[variant](ckpt_path)
 
 
 def save_vgg19_checkpoint(params: dict, path) -> None:

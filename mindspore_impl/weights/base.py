@@ -151,6 +151,8 @@ class Importer:
     read: path → {source key: array}; table: source → our names; build_target: the network (its parameter
     names and shapes are the target); config: the YAML whose numerics reproduce the source implementation;
     network: which of the family's networks this is (`G` by default; `D`, `G_ema`, ... for the others).
+    name: the registry key, when the family's network already has an importer from another source (the
+    MindSpore AnimeGANv2 port's generator beside the PyTorch port's); by default the key is derived (see `key`).
     For sources whose file says how to build the network (NVlabs pickles carry their constructor arguments):
     `read_info(path) -> dict` is called first, then `build_target(info)`, and `config_for(info) -> dict` is written
     as a YAML config beside the checkpoint.
@@ -166,10 +168,14 @@ class Importer:
     network: str = "G"
     read_info: Callable[[str], dict] | None = None
     config_for: Callable[[dict], dict] | None = None
+    name: str = ""
 
     @property
     def key(self) -> str:
-        """Its name in IMPORTERS: the family for its generator `G`, `family:NETWORK` for the other networks."""
+        """Its name in IMPORTERS: `name` when given, else the family for its generator `G` and `family:NETWORK`
+        for the other networks."""
+        if self.name:
+            return self.name
         return self.family if self.network == "G" else f"{self.family}:{self.network}"
 
 
