@@ -29,7 +29,7 @@ from export.errors import ExportError  # noqa: E402
 from export.quantize import (CALIBRATION_METHODS, DEFAULT_METHOD, DEFAULT_PERCENTILE, int8_quality,  # noqa: E402
                              load_images, quantize_int8, split_calibration)
 from mindspore_impl.config import add_config_args, check_keys, load_config, section  # noqa: E402
-from mindspore_impl.families.base import load_exported  # noqa: E402
+from mindspore_impl.families.base import load_exported, validate_config  # noqa: E402
 from runtime.errors import run_main  # noqa: E402
 
 EXPORT_KEYS = ("style",)  # the config's optional `export:` section
@@ -93,7 +93,7 @@ def resolve_style(cfg: dict, config_path: str) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     output, int8_output = _check_paths(args)
-    cfg = load_config(args.config, args.overrides)
+    cfg = validate_config(load_config(args.config, args.overrides))
     check_keys(section(cfg, "export"), EXPORT_KEYS, "export")
     loaded = load_exported(cfg, args.ckpt, args.network)
     net = loaded.net

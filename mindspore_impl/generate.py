@@ -71,12 +71,12 @@ def main(argv=None) -> int:
     from export.api import interface_of
     from mindspore_impl.config import load_config
     from mindspore_impl.distributed import select_device
-    from mindspore_impl.families.base import load_exported
+    from mindspore_impl.families.base import load_exported, validate_config
     from runtime.sampler import encode_tags, latents, make_grid, near_square, parse_seeds, parse_tags, seeded_tags
     from runtime.imaging import save_image
 
     args = parse_args(argv)
-    cfg = load_config(args.config, args.overrides)
+    cfg = validate_config(load_config(args.config, args.overrides))
     ms.set_context(mode=ms.PYNATIVE_MODE)
     select_device(args.device or (cfg.get("train") or {}).get("device", "CPU"))
     loaded = load_exported(cfg, args.network, args.network_name)

@@ -176,9 +176,10 @@ def main(argv=None):
     from tqdm import tqdm
     from mindspore_impl.config import load_config
     from mindspore_impl.distributed import select_device
+    from mindspore_impl.families.base import validate_config
 
     args = parse_args(argv)
-    cfg = load_config(args.config, args.overrides)
+    cfg = validate_config(load_config(args.config, args.overrides))  # the whole config, before any input
     ms.set_context(mode=ms.PYNATIVE_MODE)
     select_device(args.device or (cfg.get("train") or {}).get("device", "CPU"))
     result = run(cfg, args.ckpt, args.input, args.output, size=args.size, max_side=args.max_side, ext=args.ext,
