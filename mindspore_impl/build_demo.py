@@ -82,6 +82,8 @@ def build(demo: Demo, force: bool = False, output: Path | None = None) -> Path:
     train = [sys.executable, "mindspore_impl/train.py", "--config", demo.config]
     if (run_dir / "checkpoints/latest.json").is_file() and not force:
         train.append("--resume")  # finishes an interrupted run; a finished run stops at once
+    elif saved.is_file():
+        train.append("--overwrite")  # a run of these settings stopped before its first checkpoint: start over
     run(*train)
     output = Path(output or demo.output)
     network = ["--network", demo.network] if demo.network else []

@@ -2,6 +2,7 @@
 
     python mindspore_impl/train.py --config configs/animeganv2/hayao.yaml [--set train.batch_size=8 ...]
     python mindspore_impl/train.py --config ... --resume            # continue the run directory's latest checkpoint
+    python mindspore_impl/train.py --config ... --overwrite         # delete the run directory's old run, start over
     msrun --worker_num=2 --local_worker_num=2 --join=True python mindspore_impl/train.py --config ...   # data-parallel
 """
 from __future__ import annotations
@@ -20,8 +21,13 @@ def parse_args(argv=None):
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(p)
-    p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CKPT",
-                   help="resume from CKPT, or from the run directory's latest checkpoint when no path is given")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CKPT",
+                       help="resume from CKPT, or from the run directory's latest checkpoint when no path is given; "
+                            "settings that change the data order or the networks must not change")
+    start.add_argument("--overwrite", action="store_true",
+                       help="delete the run already in train.run_dir and start over (default: refuse to start a "
+                            "new run in a folder that holds one)")
     p.add_argument("--device", choices=("CPU", "GPU", "Ascend"), help="overrides train.device")
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel over the msrun cluster (switched on automatically under msrun)")
@@ -42,7 +48,8 @@ def main(argv=None):
     cfg = load_config(args.config, overrides)
     resume_path = None if args.resume in (None, "latest") else args.resume
     try:
-        trainer = build_trainer(cfg, resume=resume_path, resume_latest=args.resume == "latest")
+        trainer = build_trainer(cfg, resume=resume_path, resume_latest=args.resume == "latest",
+                                overwrite=args.overwrite)
         last = trainer.fit(progress=not args.no_progress)
     except FileNotFoundError as exc:  # a file the run needs (or its folder) vanished or was never there
         raise TrainingError(f"{exc.filename or exc}: {exc.strerror or 'file not found'}") from None
