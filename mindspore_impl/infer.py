@@ -6,8 +6,9 @@
 Each image is reflect-padded (bottom/right) to the generator's size multiple and cropped back, so the output has
 the size of the (optionally resized) input. `--ckpt` takes a plain generator checkpoint (`generator.ckpt`, or one
 written by `import_weights.py`) or a training checkpoint (`checkpoints/step_*.ckpt`, whose generator parameters
-carry the `G/` prefix). Unreadable images are reported and skipped; outputs are written atomically into --output
-as `<input stem><ext>`, and a run that would overwrite one of its inputs is refused before anything is written.
+carry the `G/` prefix). Unreadable images are reported and skipped (the exit status is then 1); outputs are written
+atomically into --output as `<input stem><ext>`, and a run that would overwrite one of its inputs, or (without
+--overwrite) an existing file, is refused before anything is written.
 Production inference runs on onnxruntime (`runtime/`); this is the MindSpore-side check.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from runtime.errors import UserError, run_main  # noqa: E402
+from runtime.errors import EXIT_SKIPPED, UserError, run_main  # noqa: E402
 
 
 class InferError(UserError):
@@ -102,7 +103,7 @@ def plan_outputs(inputs: List[Path], out_dir: Path, ext: str) -> Dict[Path, Path
 
 
 def run(cfg: dict, ckpt, inputs: List[str], output, size=None, max_side=None, ext=".png", use_jit=True,
-        progress=True, report=print, network: Optional[str] = None) -> dict:
+        progress=True, report=print, network: Optional[str] = None, overwrite: bool = False) -> dict:
     """Stylise every input into `output`; returns {"written": n, "skipped": [lines]}.
 
     `report` receives one line per skipped (unreadable) image.
@@ -110,6 +111,7 @@ def run(cfg: dict, ckpt, inputs: List[str], output, size=None, max_side=None, ex
     import mindspore as ms
     from tqdm import tqdm
     from datasets.image_io import ImageReadError, ImageWriteError, image_format_for, read_rgb, write_image_atomic
+    from runtime.outputs import refuse_existing
 
     for name, value in (("--size", size), ("--max-side", max_side)):
         if value is not None and value < 1:
@@ -122,6 +124,7 @@ def run(cfg: dict, ckpt, inputs: List[str], output, size=None, max_side=None, ex
         raise InferError(f"--ext {ext!r} is not an image format Pillow can write") from None
     files = collect_inputs(inputs)
     plan = plan_outputs(files, out_dir.resolve(), ext)
+    refuse_existing(plan.values(), overwrite)
     from mindspore_impl.families.base import load_exported
 
     net = load_exported(cfg, ckpt, network).net
@@ -153,6 +156,7 @@ def run(cfg: dict, ckpt, inputs: List[str], output, size=None, max_side=None, ex
 
 def parse_args(argv=None):
     from mindspore_impl.config import add_config_args
+    from runtime.outputs import add_overwrite_argument
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(p)
@@ -168,6 +172,7 @@ def parse_args(argv=None):
     p.add_argument("--device", choices=("CPU", "GPU", "Ascend"), help="default: the config's train.device or CPU")
     p.add_argument("--no-jit", action="store_true", help="run eagerly (PyNative) instead of compiling per size")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_overwrite_argument(p)
     return p.parse_args(argv)
 
 
@@ -184,9 +189,10 @@ def main(argv=None):
     select_device(args.device or (cfg.get("train") or {}).get("device", "CPU"))
     result = run(cfg, args.ckpt, args.input, args.output, size=args.size, max_side=args.max_side, ext=args.ext,
                  use_jit=not args.no_jit, progress=not args.no_progress, network=args.network,
-                 report=lambda line: tqdm.write(f"warning: {line}", file=sys.stderr))
+                 report=lambda line: tqdm.write(f"warning: {line}", file=sys.stderr), overwrite=args.overwrite)
     skipped = f" ({len(result['skipped'])} unreadable skipped)" if result["skipped"] else ""
     print(f"wrote {result['written']} image(s) to {args.output}{skipped}")
+    return EXIT_SKIPPED if result["skipped"] else 0
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import threading
 from typing import Callable, Iterator, NoReturn, Optional, Sequence
 
 EXIT_USER_ERROR = 2
+EXIT_SKIPPED = 1  # a batch command finished but skipped unreadable inputs (each reported on its own line)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
