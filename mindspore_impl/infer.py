@@ -59,10 +59,12 @@ def fit_size(rgb: np.ndarray, size: Optional[int], max_side: Optional[int]) -> n
 def stylize_rgb(forward: Callable, rgb: np.ndarray, multiple: int) -> np.ndarray:
     """HxWx3 uint8 → generator → HxWx3 uint8 of the same size (pad to the size multiple, crop back)."""
     import mindspore as ms
+    from runtime.session import require_finite
 
     h, w = rgb.shape[:2]
     x = pad_reflect(rgb, multiple).astype(np.float32) / 127.5 - 1.0
     y = forward(ms.Tensor(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))).asnumpy()[0, :, :h, :w]
+    require_finite(y, "the generator")
     return np.clip(np.rint((y.transpose(1, 2, 0) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
