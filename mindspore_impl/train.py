@@ -51,8 +51,8 @@ def main(argv=None):
         trainer = build_trainer(cfg, resume=resume_path, resume_latest=args.resume == "latest",
                                 overwrite=args.overwrite)
         last = trainer.fit(progress=not args.no_progress)
-    except FileNotFoundError as exc:  # a file the run needs (or its folder) vanished or was never there
-        raise TrainingError(f"{exc.filename or exc}: {exc.strerror or 'file not found'}") from None
+    except OSError as exc:  # a file the run needs vanished, or one it writes cannot be (a full disk): one line
+        raise TrainingError(f"{exc.filename or 'training'}: {exc.strerror or exc}") from None
     if trainer.ctx.is_main:
         summary = ", ".join(f"{k}={v:.4g}" for k, v in last.items())
         print(f"done: step {trainer.state['global_step']} in {trainer.run_dir} ({summary})")

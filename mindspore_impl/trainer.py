@@ -380,10 +380,16 @@ class Trainer:
             if k not in self._csv_fields:
                 self._extend_csv_fields(k)
         with open(self.csv_path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self._csv_fields, restval="", lineterminator="\n")
-            if new_file:
-                w.writeheader()
-            w.writerow(row)
+            start = f.tell()
+            try:
+                w = csv.DictWriter(f, fieldnames=self._csv_fields, restval="", lineterminator="\n")
+                if new_file:
+                    w.writeheader()
+                w.writerow(row)
+                f.flush()
+            except BaseException:  # a full disk or an interrupt mid-row: no half row for the next run to parse
+                f.truncate(start)
+                raise
 
     def _extend_csv_fields(self, key: str):
         """A later phase logs new columns (e.g. the adversarial losses after the content-only phase)."""

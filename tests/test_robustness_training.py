@@ -140,3 +140,42 @@ def test_train_cli_refuses_the_existing_run_in_one_line(run, tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--config", str(config), "--resume", "--overwrite"])  # one or the other
     assert json.loads((run / "checkpoints/latest.json").read_text())["global_step"] == 3
+
+
+def test_a_write_error_during_training_is_one_line_and_leaves_no_half_row(run, tmp_path, capsys, monkeypatch):
+    """A full disk while the loop writes its position (step json) and while it appends to losses.csv."""
+    import csv
+    import errno
+
+    from mindspore_impl import train, trainer as trainer_module
+    from runtime.errors import run_main
+
+    config = tmp_path / "toy.yaml"
+    config.write_text(yaml.safe_dump(cfg_for(run, max_steps=6)))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(args[0]))
+
+    monkeypatch.setattr(trainer_module, "write_text_atomic", full)
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(train.main, ["--config", str(config), "--no-progress", "--resume"])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert exit_info.value.code == 2 and len(errors) == 1 and "No space left on device" in errors[0]
+    assert "Traceback" not in err
+    monkeypatch.undo()
+
+    before = (run / "losses.csv").read_bytes()
+    write_row = csv.DictWriter.writerow
+
+    def half_row(self, row):
+        self.writer.writerow(["4", "partial"])  # part of the line reached the file
+        raise OSError(errno.ENOSPC, "No space left on device", "losses.csv")
+
+    monkeypatch.setattr(csv.DictWriter, "writerow", half_row)
+    trainer = build_trainer(cfg_for(run, max_steps=6), resume_latest=True)
+    with pytest.raises(OSError):
+        trainer._log({"global_step": 4, "epoch": 1, "phase": "gan", "seconds": 0.1})
+    monkeypatch.setattr(csv.DictWriter, "writerow", write_row)
+    assert (run / "losses.csv").read_bytes() == before
+    assert [p.name for p in run.rglob("*") if p.name.startswith(".")] == []
