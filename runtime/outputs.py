@@ -70,5 +70,6 @@ def check_name_part(value: str, option: str) -> str:
     written outside their folder."""
     separators = {"/", os.sep, os.altsep or "/", "\\", "\0"}
     if any(sep in value for sep in separators):
-        raise ConversionError(f"{option} {value!r} must not contain a path separator (or NUL): it is part of a file name")
+        raise ConversionError(f"{option} {value!r} must not contain a path separator (or NUL): it is part of a "
+                              f"file name")
     return value

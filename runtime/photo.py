@@ -6,10 +6,9 @@ import glob
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from tqdm import tqdm
-
-from typing import Callable
 
 from runtime.errors import ConversionError
 from runtime.imaging import FORMATS, check_image_suffix, load_image, save_image
@@ -83,8 +82,9 @@ def convert_photos(stylizer: Stylizer, jobs: list[PhotoJob], batch: int = 1, pro
     """Convert every job (same-size photos share a model batch); each output is written atomically.
 
     A photo that cannot be read is skipped: `report` gets one line for it (default: stderr, above the progress
-    bar) and the others are still converted (a single photo's read error is raised as it is). Returns (written paths, skip lines); ConversionError when none of
-    the photos could be read. Failures to write (a full disk) stop the run: the next photo would fail the same way.
+    bar) and the others are still converted (a single photo's read error is raised as it is). Returns (written
+    paths, skip lines); ConversionError when none of the photos could be read. Failures to write (a full disk)
+    stop the run: the next photo would fail the same way.
     """
     report = report or (lambda line: tqdm.write(line, file=sys.stderr))
     skip = len(jobs) > 1  # one photo alone: its read error is the command's error

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from runtime.errors import ConversionError, run_main
-from runtime.interface import Interface, image_to_image
+from runtime.interface import image_to_image
 from runtime.session import Generator
 from runtime.sampler import Sampler
 from tests._runtime_helpers import (GraphBuilder, _save, build_identity_model, build_toy_sampler, contract_metadata,
