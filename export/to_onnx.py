@@ -16,8 +16,8 @@ parameters prefixed by its name, e.g. `G_ema/`). --network NAME picks one of the
 exports (StyleGAN2: G_ema by default, or G; CycleGAN: G_A or G_B); a checkpoint that holds another network is
 refused, naming the networks it holds. The graph is checked with onnx.checker and shape inference, then
 onnxruntime is compared with MindSpore on random inputs drawn from the network's ports (images at two sizes,
-latents, tags) at batch 1 and 4; above --tolerance the export is refused and no file is left behind. Errors: one
-`error:` line on stderr, exit status 2.
+latents, tags) at batch 1 and 4; above --tolerance the export is refused and no file is left behind. An existing
+--output (or .int8.onnx) is not replaced unless --overwrite. Errors: one `error:` line on stderr, exit status 2.
 """
 from __future__ import annotations
 
@@ -34,8 +34,10 @@ from export.quantize import (CALIBRATION_METHODS, DEFAULT_METHOD, DEFAULT_PERCEN
                              load_images, quantize_int8, split_calibration)
 from mindspore_impl.checkpoint_config import resolve_config  # noqa: E402
 from mindspore_impl.config import add_config_args, check_keys, section  # noqa: E402
-from mindspore_impl.families.base import load_exported  # noqa: E402
+from mindspore_impl.families.base import load_exported, validate_config  # noqa: E402
+from runtime.argtypes import finite_float  # noqa: E402
 from runtime.errors import run_main  # noqa: E402
+from runtime.outputs import add_overwrite_argument, refuse_existing  # noqa: E402
 
 EXPORT_KEYS = ("style",)  # the config's optional `export:` section
 
@@ -51,7 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "family's default, e.g. G_ema for StyleGAN2)")
     p.add_argument("--output", required=True, help="the .onnx file to write")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (17 or later; default 17)")
-    p.add_argument("--tolerance", type=float, default=None,
+    p.add_argument("--tolerance", type=finite_float, default=None,
                    help=f"max |onnxruntime - MindSpore| (default {DEFAULT_TOLERANCE['fp32']:g}, "
                         f"{DEFAULT_TOLERANCE['fp16']:g} with --fp16)")
     variant = p.add_mutually_exclusive_group()
@@ -63,12 +65,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                                           "--calib image, held out of the calibration)")
     p.add_argument("--calib-size", type=int, default=256, help="square side images are cropped/resized to")
     p.add_argument("--calib-method", choices=sorted(CALIBRATION_METHODS), default=DEFAULT_METHOD)
-    p.add_argument("--calib-percentile", type=float, default=DEFAULT_PERCENTILE,
+    p.add_argument("--calib-percentile", type=finite_float, default=DEFAULT_PERCENTILE,
                    help=f"with --calib-method percentile: %% of activation values inside the int8 range "
                         f"(default {DEFAULT_PERCENTILE:g})")
-    p.add_argument("--min-psnr", type=float, default=None,
+    p.add_argument("--min-psnr", type=finite_float, default=None,
                    help="refuse the int8 file when its mean PSNR vs fp32 is below this (dB)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_overwrite_argument(p)
     args = p.parse_args(argv)
     if (args.calib or args.check_images) and not args.int8:
         p.error("--calib and --check-images only apply with --int8")
@@ -88,6 +91,7 @@ def _check_paths(args) -> tuple[Path, Path | None]:
     if args.tolerance is not None and not args.tolerance >= 0:
         raise ExportError(f"--tolerance must be >= 0, got {args.tolerance}")
     int8_output = output.with_name(output.stem + ".int8.onnx") if args.int8 else None
+    refuse_existing([output] + ([int8_output] if int8_output else []), args.overwrite)
     return output, int8_output
 
 
@@ -103,7 +107,7 @@ def main(argv=None) -> int:
     resolved = resolve_config(args.config, args.ckpt, args.overrides)
     if resolved.note and not args.quiet:
         print(f"note: {resolved.note}", file=sys.stderr)
-    cfg = resolved.cfg
+    cfg = validate_config(resolved.cfg)
     check_keys(section(cfg, "export"), EXPORT_KEYS, "export")
     loaded = load_exported(cfg, args.ckpt, args.network)
     net = loaded.net

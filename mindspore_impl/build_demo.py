@@ -52,7 +52,8 @@ def prepare_animeganv2(cfg: dict, force: bool) -> None:
     style = cfg["data"]["style"]
     folders = ("train_photo", f"{style}/style", f"{style}/smooth", f"{style}/paired")
     if force or not all((data_root / f).is_dir() for f in folders):
-        run(sys.executable, "datasets/demo_style.py", "--output", data_root, "--size", "128")
+        run(sys.executable, "datasets/demo_style.py", "--output", data_root, "--size", "128",
+            "--overwrite")  # the demo's own data folder: a partial one from an interrupted build is redone
     vgg = ROOT / cfg["loss"]["vgg_ckpt"]
     if force or not vgg.is_file():
         from mindspore_impl.models.vgg19 import random_vgg19_checkpoint
@@ -82,11 +83,13 @@ def build(demo: Demo, force: bool = False, output: Path | None = None) -> Path:
     train = [sys.executable, "mindspore_impl/train.py", "--config", demo.config]
     if (run_dir / "checkpoints/latest.json").is_file() and not force:
         train.append("--resume")  # finishes an interrupted run; a finished run stops at once
+    elif saved.is_file():
+        train.append("--overwrite")  # a run of these settings stopped before its first checkpoint: start over
     run(*train)
     output = Path(output or demo.output)
     network = ["--network", demo.network] if demo.network else []
     run(sys.executable, "export/to_onnx.py", "--config", demo.config, "--ckpt", run_dir / "generator.ckpt",
-        *network, "--output", output)
+        *network, "--output", output, "--overwrite")  # replacing the bundled model is what this command is for
     print(f"demo model written to {output}")
     return output
 

@@ -13,6 +13,8 @@ any other sign. Export, MindSpore inference and the trainer's resume all load th
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 
 import mindspore as ms
@@ -44,11 +46,38 @@ def save_checkpoint_atomic(obj, path, make_parents: bool = True, meta: dict | No
         raise CheckpointError(f"{path}: a MindSpore checkpoint name must end in .ckpt")
     extra = {f"{META_PREFIX}{k}{META_PREFIX}": str(v) for k, v in (meta or {}).items()} or None
     try:
-        with atomic_path(path, make_parents=make_parents) as tmp:
+        # ms.save_checkpoint writes `<temp stem>.tmp` and renames it onto the temp: atomic_path removes that
+        # file too when the write fails or is interrupted.
+        with atomic_path(path, make_parents=make_parents) as tmp, _quiet_mindspore_save_errors():
             ms.save_checkpoint(obj, str(tmp), append_dict=extra)
     except OSError as exc:
         raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
     return path
+
+
+class _DropSaveFailure(logging.Filter):
+    """MindSpore logs a CRITICAL line of its own before re-raising a failed save; the error is reported
+    once, as one line, by whoever catches it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to save the checkpoint file")
+
+
+@contextlib.contextmanager
+def _quiet_mindspore_save_errors():
+    try:
+        from mindspore.log import _get_logger  # private, so looked up defensively: without it the log just shows
+
+        logger = _get_logger()
+    except (ImportError, AttributeError):
+        yield
+        return
+    drop = _DropSaveFailure()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 def read_checkpoint(path: str | Path, with_meta: bool = False):

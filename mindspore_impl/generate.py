@@ -48,6 +48,8 @@ def sample(net, spec, z: np.ndarray, tags: np.ndarray | None, psi: float | None)
 
 def parse_args(argv=None):
     from mindspore_impl.config import add_config_args
+    from runtime.argtypes import finite_float
+    from runtime.outputs import add_overwrite_argument
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(p)
@@ -55,14 +57,15 @@ def parse_args(argv=None):
     p.add_argument("--network-name", default=None, metavar="NAME",
                    help="which of the family's networks (default: the checkpoint's own, else the family's)")
     p.add_argument("--seeds", default="0-15", help="seeds: ranges a-b and lists 1,5,9 (default 0-15)")
-    p.add_argument("--trunc", type=float, default=None, help="truncation psi (networks with a scalar input)")
-    p.add_argument("--sigma", type=float, default=1.0, help="latent scale (default 1.0)")
+    p.add_argument("--trunc", type=finite_float, default=None, help="truncation psi (networks with a scalar input)")
+    p.add_argument("--sigma", type=finite_float, default=1.0, help="latent scale (default 1.0)")
     p.add_argument("--tag", action="append", default=[], metavar="GROUP=VALUE",
                    help="tag value for every sample (networks with tags); repeat for each group")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--output", default=None, help="grid PNG (default outputs/generated.png)")
     out.add_argument("--outdir", default=None, help="one PNG per seed (seed0000.png, ...)")
     p.add_argument("--device", choices=("CPU", "GPU", "Ascend"), default=None)
+    add_overwrite_argument(p)
     return p.parse_args(argv)
 
 
@@ -71,12 +74,20 @@ def main(argv=None) -> int:
     from runtime.interface import interface_of
     from mindspore_impl.config import load_config
     from mindspore_impl.distributed import select_device
-    from mindspore_impl.families.base import load_exported
+    from mindspore_impl.families.base import load_exported, validate_config
     from runtime.sampler import encode_tags, latents, make_grid, near_square, parse_seeds, parse_tags, seeded_tags
     from runtime.imaging import save_image
 
+    from runtime.outputs import refuse_existing
+
     args = parse_args(argv)
-    cfg = load_config(args.config, args.overrides)
+    cfg = validate_config(load_config(args.config, args.overrides))
+    seeds = parse_seeds(args.seeds)
+    if args.sigma < 0:
+        raise GenerateError(f"--sigma {args.sigma} must be >= 0")
+    outputs = ([Path(args.outdir) / f"seed{seed:04d}.png" for seed in seeds] if args.outdir
+               else [Path(args.output or "outputs/generated.png")])
+    refuse_existing(outputs, args.overwrite)
     ms.set_context(mode=ms.PYNATIVE_MODE)
     select_device(args.device or (cfg.get("train") or {}).get("device", "CPU"))
     loaded = load_exported(cfg, args.network, args.network_name)
@@ -84,7 +95,6 @@ def main(argv=None) -> int:
     if spec.task != "sample":
         raise GenerateError(f"network {loaded.name} is an image-to-image network (task {spec.task}); "
                             "use mindspore_impl/infer.py")
-    seeds = parse_seeds(args.seeds)
     z = latents(spec.inputs_of("noise")[0].width, seeds, args.sigma)
     tag_port = (spec.inputs_of("onehot") or [None])[0]
     tags = None
@@ -97,12 +107,11 @@ def main(argv=None) -> int:
     loaded.net.set_train(False)
     images = sample(loaded.net, spec, z, tags, args.trunc)
     if args.outdir:
-        for seed, image in zip(seeds, images):
-            print(f"wrote {save_image(Path(args.outdir) / f'seed{seed:04d}.png', image)}")
+        for path, image in zip(outputs, images):
+            print(f"wrote {save_image(path, image)}")
     else:
         rows, cols = near_square(len(images))
-        out = Path(args.output or "outputs/generated.png")
-        print(f"wrote {save_image(out, make_grid(images, rows, cols))}")
+        print(f"wrote {save_image(outputs[0], make_grid(images, rows, cols))}")
     return 0
 
 

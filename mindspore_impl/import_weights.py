@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mindspore_impl.checkpoint_io import save_checkpoint_atomic  # noqa: E402
 from mindspore_impl.weights import IMPORTERS, Importer, WeightImportError, apply_table, find_importer  # noqa: E402
 from runtime.errors import run_main  # noqa: E402
+from runtime.outputs import add_overwrite_argument  # noqa: E402
 
 
 def load_into(net, params: dict) -> None:
@@ -28,10 +29,11 @@ def load_into(net, params: dict) -> None:
         p.set_data(ms.Tensor(params[name]))
 
 
-def import_weights(importer: Importer, input_path, output_path) -> dict:
+def import_weights(importer: Importer, input_path, output_path, overwrite: bool = False) -> dict:
     """Read, rename, check and write; returns a summary {tensors, parameters, network}.
 
-    Raises WeightImportError for any problem with the input or output (nothing is written then).
+    Raises WeightImportError for any problem with the input or output (nothing is written then); an existing
+    output (the checkpoint, or the .yaml config written beside it) is refused unless `overwrite`.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     if output_path.suffix != ".ckpt":
@@ -40,6 +42,9 @@ def import_weights(importer: Importer, input_path, output_path) -> dict:
         raise WeightImportError(f"{output_path}: output directory does not exist")
     if output_path.exists() and input_path.exists() and output_path.resolve() == input_path.resolve():
         raise WeightImportError("--output must differ from --input (inputs are never overwritten)")
+    from runtime.outputs import refuse_existing
+
+    refuse_existing([output_path] + ([output_path.with_suffix(".yaml")] if importer.config_for else []), overwrite)
     info = importer.read_info(input_path) if importer.read_info else None
     source = importer.read(input_path)
     net = importer.build_target(info) if importer.read_info else importer.build_target()
@@ -66,13 +71,14 @@ def parse_args(argv=None):
     p.add_argument("--output", required=True, help="MindSpore generator checkpoint to write (.ckpt)")
     p.add_argument("--network", default=None, metavar="NAME",
                    help="which of the family's networks the file holds (default: its generator, G)")
+    add_overwrite_argument(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     importer = find_importer(args.family, args.network)
-    summary = import_weights(importer, args.input, args.output)
+    summary = import_weights(importer, args.input, args.output, overwrite=args.overwrite)
     print(f"wrote {args.output}: {summary['tensors']} tensors, {summary['parameters']:,} parameters of "
           f"{summary['network']} from {importer.source}")
     config = summary["config"] or importer.config

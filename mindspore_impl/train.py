@@ -2,6 +2,7 @@
 
     python mindspore_impl/train.py --config configs/animeganv2/hayao.yaml [--set train.batch_size=8 ...]
     python mindspore_impl/train.py --config ... --resume            # continue the run directory's latest checkpoint
+    python mindspore_impl/train.py --config ... --overwrite         # delete the run directory's old run, start over
     msrun --worker_num=2 --local_worker_num=2 --join=True python mindspore_impl/train.py --config ...   # data-parallel
 
 The MindSpore AnimeGANv2 port's train.py options are accepted under its names (docs/mindspore_port.md). Without
@@ -29,9 +30,14 @@ def parse_args(argv=None):
     add_config_args(p, required=False, config_help="YAML config (see configs/); default: the MindSpore port's "
                                                    "network and train.py defaults (configs/animeganv2/"
                                                    "mindspore_port.yaml)")
-    p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CKPT",
-                   help="resume from CKPT, or from the run directory's latest checkpoint when no path is given; "
-                        "the port's --resume True/False is read as a bool")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CKPT",
+                       help="resume from CKPT, or from the run directory's latest checkpoint when no path is given; "
+                            "settings that change the data order or the networks must not change; the port's "
+                            "--resume True/False is read as a bool")
+    start.add_argument("--overwrite", action="store_true",
+                       help="delete the run already in train.run_dir and start over (default: refuse to start a "
+                            "new run in a folder that holds one)")
     p.add_argument("--device", "--device_target", dest="device", choices=DEVICES,
                    help="overrides train.device; without --config, default: the first of GPU, Ascend, CPU that "
                         "exists")
@@ -81,10 +87,11 @@ def main(argv=None):
     resume = resume_value(args.resume)
     resume_path = None if resume in (None, "latest") else resume
     try:
-        trainer = build_trainer(cfg, resume=resume_path, resume_latest=resume == "latest")
+        trainer = build_trainer(cfg, resume=resume_path, resume_latest=resume == "latest",
+                                overwrite=args.overwrite)
         last = trainer.fit(progress=not args.no_progress)
-    except FileNotFoundError as exc:  # a file the run needs (or its folder) vanished or was never there
-        raise TrainingError(f"{exc.filename or exc}: {exc.strerror or 'file not found'}") from None
+    except OSError as exc:  # a file the run needs vanished, or one it writes cannot be (a full disk): one line
+        raise TrainingError(f"{exc.filename or 'training'}: {exc.strerror or exc}") from None
     if trainer.ctx.is_main:
         summary = ", ".join(f"{k}={v:.4g}" for k, v in last.items())
         print(f"done: step {trainer.state['global_step']} in {trainer.run_dir} ({summary})")

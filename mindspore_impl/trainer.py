@@ -31,7 +31,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
-from mindspore_impl import distributed, host_state, layers
+from mindspore_impl import distributed, host_state, layers, run_folder
 from mindspore_impl.checkpoint_io import (CheckpointError, load_exact, params_under, read_checkpoint,
                                           rename_for_graph, save_checkpoint_atomic, state_of)
 from mindspore_impl.config import ConfigError, save_resolved
@@ -249,6 +249,7 @@ class Trainer:
         self._compiled: Dict[str, _CompiledUpdate] = {}
         self.state = {"epoch": 0, "step": 0, "global_step": 0}
         self._csv_fields: Optional[List[str]] = None
+        self.resume_changes: List[str] = []  # settings a resume changed, as accepted by build_trainer
 
     def _check_micro_batches_exact(self):
         """Micro-batches equal the whole-batch step only if no trained layer mixes the samples of a batch."""
@@ -328,25 +329,19 @@ class Trainer:
             old.with_suffix(".state.npz").unlink(missing_ok=True)
 
     def load_checkpoint(self, path: Optional[str] = None) -> None:
-        """Resume from `path`, or from the run directory's latest checkpoint when path is None."""
-        if path is None:
-            latest = self.ckpt_dir / "latest.json"
-            if not latest.is_file():
-                raise TrainingError(f"--resume: no checkpoint in {self.ckpt_dir}")
-            path = self.ckpt_dir / json.loads(latest.read_text())["checkpoint"]
-        path = Path(path)
-        meta = path.with_suffix(".json")
-        state_file = path.with_suffix(".state.npz")
+        """Resume from `path`, or from the run directory's latest checkpoint when path is None. Every file read
+        here (latest.json, the checkpoint, its loop position and host state) is checked: a missing, truncated or
+        corrupt one is a TrainingError naming it."""
         try:
+            path = run_folder.latest_checkpoint(self.ckpt_dir) if path is None else Path(path)
             params = read_checkpoint(path)
-            if not meta.is_file():
-                raise TrainingError(f"{meta.name} (the loop position saved beside {path.name}) is missing")
-            state = {k: int(v) for k, v in json.loads(meta.read_text()).items()}
+            state = run_folder.read_position(path.with_suffix(".json"), path)
             for prefix, cell in self._components().items():
                 load_exact(cell, params_under(params, prefix),
                            f"checkpoint {path.name} does not match this config ({prefix})")
+            state_file = path.with_suffix(".state.npz")
             family_state = host_state.load(state_file) if state_file.is_file() else None
-        except (CheckpointError, host_state.HostStateError) as e:
+        except (CheckpointError, host_state.HostStateError, run_folder.RunFolderError) as e:
             raise TrainingError(str(e)) from None
         if family_state is None:
             family_state = {}
@@ -385,10 +380,16 @@ class Trainer:
             if k not in self._csv_fields:
                 self._extend_csv_fields(k)
         with open(self.csv_path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self._csv_fields, restval="", lineterminator="\n")
-            if new_file:
-                w.writeheader()
-            w.writerow(row)
+            start = f.tell()
+            try:
+                w = csv.DictWriter(f, fieldnames=self._csv_fields, restval="", lineterminator="\n")
+                if new_file:
+                    w.writeheader()
+                w.writerow(row)
+                f.flush()
+            except BaseException:  # a full disk or an interrupt mid-row: no half row for the next run to parse
+                f.truncate(start)
+                raise
 
     def _extend_csv_fields(self, key: str):
         """A later phase logs new columns (e.g. the adversarial losses after the content-only phase)."""
@@ -482,17 +483,44 @@ class Trainer:
         return last
 
 
-def build_trainer(cfg: dict, resume: Optional[str] = None, resume_latest: bool = False) -> Trainer:
-    """Config dict → ready Trainer (context, distributed setup, family, optional resume)."""
+def build_trainer(cfg: dict, resume: Optional[str] = None, resume_latest: bool = False, overwrite: bool = False,
+                  report: Optional[Callable[[str], None]] = None) -> Trainer:
+    """Config dict → ready Trainer (context, distributed setup, family, optional resume).
+
+    Before anything is built: the whole config is checked (Family.check_config); a resumed run's config is
+    compared with the run's saved config.yaml (mindspore_impl/run_folder.py: refused changes are a TrainingError,
+    accepted ones go to `report`, default stderr); a fresh run into a folder that holds a run is refused unless
+    `overwrite`, which deletes the old run first. `trainer.resume_changes` lists the accepted changes.
+    """
+    import sys
+
     from mindspore_impl.config import build_dataclass, section
     from mindspore_impl.families.base import family_class
 
     family_cls = family_class(cfg)
     family_cls.check_config(cfg)
     tcfg = build_dataclass(TrainConfig, section(cfg, "train"), "train")
-    ctx = distributed.setup(device=tcfg.device, requested=tcfg.distributed, seed=tcfg.seed)
+    run_dir = Path(tcfg.run_dir)
+    resuming = bool(resume or resume_latest)
+    if resuming and overwrite:
+        raise TrainingError("--resume continues the run and --overwrite deletes it: pass one of them")
+    changes: List[str] = []
+    try:
+        if resuming:
+            checkpoint = Path(resume) if resume else run_folder.latest_checkpoint(run_dir / "checkpoints")
+            changes = run_folder.check_resume_config(run_folder.saved_config_path(run_dir, checkpoint), cfg,
+                                                     family_cls, TrainConfig)
+        ctx = distributed.setup(device=tcfg.device, requested=tcfg.distributed, seed=tcfg.seed)
+        if not resuming and ctx.is_main:  # the other ranks wait for rank 0's files, they do not judge them
+            run_folder.check_fresh_run(run_dir, family_cls.export_names(), overwrite)
+    except run_folder.RunFolderError as exc:
+        raise TrainingError(str(exc)) from None
+    if changes and ctx.is_main:
+        (report or (lambda line: print(line, file=sys.stderr)))(
+            f"resume: accepted changed settings: {'; '.join(changes)}")
     family = family_cls(cfg, ctx)
     trainer = Trainer(family, tcfg, cfg, ctx)
-    if resume or resume_latest:
-        trainer.load_checkpoint(resume)
+    trainer.resume_changes = changes
+    if resuming:
+        trainer.load_checkpoint(str(checkpoint))
     return trainer

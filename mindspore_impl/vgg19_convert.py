@@ -32,6 +32,7 @@ from mindspore_impl.weights.base import RenameTable, WeightImportError, apply_ta
 from mindspore_impl.weights.npy_io import load_pickled_npy
 from mindspore_impl.weights.torch_io import read_torch_state_dict
 from runtime.errors import run_main
+from runtime.outputs import add_overwrite_argument, refuse_existing
 
 # torchvision's ImageNet normalisation (RGB order).
 TORCHVISION_MEAN_RGB = (0.485, 0.456, 0.406)
@@ -158,9 +159,11 @@ def main(argv=None) -> int:
                         help="input format")
     parser.add_argument("--input", required=True, help="vgg19.npy (caffe-npy) or a torchvision .pth state dict")
     parser.add_argument("--output", required=True, help="output MindSpore checkpoint (.ckpt)")
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     if Path(args.input).resolve() == Path(args.output).resolve():
         raise ConversionError("--output must differ from --input")
+    refuse_existing([args.output], args.overwrite)
     convert(args.source_format, args.input, args.output)
     print(f"wrote {args.output} ({len(vgg19_param_shapes())} tensors, VGG19 conv1_1..conv4_4)")
     return 0

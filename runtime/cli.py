@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from runtime.checkpoint_export import onnx_model_for
+from runtime.argtypes import finite_float, non_negative_int, positive_int  # noqa: F401  (re-exported)
 from runtime.errors import ConversionError
 from runtime.session import PROVIDERS, Generator
 from runtime.stylize import Stylizer, TileOptions
@@ -14,20 +15,6 @@ DEMO_MODEL = ASSETS / "demo_animeganv2.onnx"
 DEMO_PHOTO = ASSETS / "demo_photo.jpg"
 DEMO_CLIP = ASSETS / "demo_clip.mp4"
 DEMO_SAMPLER = ASSETS / "demo_acgan.onnx"
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
-    return value
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, default: Path | None = None,

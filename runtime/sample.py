@@ -6,7 +6,7 @@
 
 Seed s draws z = np.random.RandomState(s).randn(1, z_dim) * sigma (the NVlabs rule), so the same seeds give
 byte-identical files. Models with tags need a value for every group (--tag GROUP=VALUE); without any --tag, each
-seed also picks its own tags (see Sampler.seeded_tags).
+seed also picks its own tags (see Sampler.seeded_tags). Existing files are not replaced unless --overwrite.
 """
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python runtime/sample.py`
 
-from runtime.cli import DEMO_SAMPLER, add_model_arguments, positive_int  # noqa: E402
+from runtime.cli import DEMO_SAMPLER, add_model_arguments, finite_float, positive_int  # noqa: E402
 from runtime.errors import run_main  # noqa: E402
 from runtime.errors import ConversionError  # noqa: E402
+from runtime.outputs import add_overwrite_argument, refuse_existing  # noqa: E402
 from runtime.imaging import check_image_suffix, save_image  # noqa: E402
 from runtime.sampler import Sampler, make_grid, near_square, parse_seeds, parse_tags  # noqa: E402
 
@@ -44,15 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0-15", help="seeds: a range a-b, a list 1,5,9, or both (default 0-15)")
     parser.add_argument("--grid", default=None, metavar="RxC", help="grid rows x columns (default: near-square)")
-    parser.add_argument("--trunc", type=float, default=None, metavar="PSI",
+    parser.add_argument("--trunc", type=finite_float, default=None, metavar="PSI",
                         help="truncation psi, for models with a scalar input (default: the model's)")
-    parser.add_argument("--sigma", type=float, default=1.0, help="scale of z (default 1.0)")
+    parser.add_argument("--sigma", type=finite_float, default=1.0, help="scale of z (default 1.0)")
     parser.add_argument("--tag", action="append", default=[], metavar="GROUP=VALUE",
                         help="a tag for every sample, for models with tags (repeat it: every group needs one)")
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--output", type=Path, default=None, help=f"grid image file (default: {DEFAULT_OUTPUT})")
     out.add_argument("--outdir", type=Path, default=None, help="write one PNG per seed instead (seed0000.png, ...)")
     parser.add_argument("--batch", type=positive_int, default=16, help="samples per model call (default 16)")
+    add_overwrite_argument(parser)
     add_model_arguments(parser, default=DEMO_SAMPLER,
                         model_help="ONNX sampling model (task sample); default: the demo sampler")
     return parser
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.trunc is not None and not math.isfinite(args.trunc):
         raise ConversionError(f"--trunc {args.trunc} must be a finite number")
     tags = parse_tags(args.tag)
+    planned = [args.outdir / f"seed{seed:04d}.png" for seed in seeds] if args.outdir is not None else [output]
+    refuse_existing(planned, args.overwrite)
 
     sampler = open_sampler(args)
     print(f"model: {sampler.describe()}", file=sys.stderr)
@@ -94,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     images = sampler(sampler.latents(seeds, args.sigma), tag_rows, psi=args.trunc, batch=args.batch)
 
     if args.outdir is not None:
-        for seed, image in zip(seeds, images):
-            print(f"wrote {save_image(args.outdir / f'seed{seed:04d}.png', image)}")
+        for path, image in zip(planned, images):
+            print(f"wrote {save_image(path, image)}")
     else:
         print(f"wrote {save_image(output, make_grid(images, rows, cols))}")
     return 0

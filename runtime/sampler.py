@@ -118,7 +118,7 @@ class Sampler(OnnxModel):
             if out.ndim != 4 or out.shape[1] != self.output.channels:
                 raise ConversionError(f"model {self.path.name} returned shape {list(out.shape)}; its interface says "
                                       f"{list(self.output.shape)}")
-            parts.append(to_pixels(out.transpose(0, 2, 3, 1), self.output.range))
+            parts.append(to_pixels(out.transpose(0, 2, 3, 1), self.output.range, f"model {self.path.name}"))
         if not parts:
             raise ConversionError("no latents to sample")
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
