@@ -233,9 +233,9 @@ def _upsample(g: GraphBuilder, cell: layers.Upsample, x: Sym) -> Sym:
 
 # ------------------------------------------------------------------------------------------------ plumbing
 
-@converter(layers.Identity)
-def _identity(g: GraphBuilder, cell: layers.Identity, x: Sym) -> Sym:
-    return x
+@converter(layers.Identity, layers.StopGradient)
+def _identity(g: GraphBuilder, cell, x: Sym) -> Sym:
+    return x  # StopGradient only matters for training: inference sees the identity
 
 
 @converter(layers.Flatten)

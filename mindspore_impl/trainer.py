@@ -94,6 +94,9 @@ class Update:
     - `every`: run only on the steps whose 0-based index is a multiple of it (stylegan2-ada's lazy R1 every 16 and
       path-length regularisation every 4; scale their optimiser with `lazy_regularization`).
     - `state_update`: non-gradient state (spectral-norm u), run in the graph after the forward pass.
+    - `replay_dropout_of`: the name of an earlier update of the same phase whose dropout masks this one draws, for a
+      forward pass recomputed here (pix2pix's G update recomputes the G(A) its D update saw, as the reference
+      computes it once).
     """
 
     name: str
@@ -105,6 +108,7 @@ class Update:
     every: int = 1
     outputs: Sequence[str] = ()
     prepare: Optional[Callable[[dict, StepInfo], dict]] = None
+    replay_dropout_of: Optional[str] = None
 
     def __post_init__(self):
         if not isinstance(self.every, int) or self.every < 1:
@@ -155,6 +159,18 @@ def lazy_regularization(lr: float, betas: Sequence[float], every: int) -> tuple[
 def _step_seed(seed: int, global_step: int, update: int, part: int, rank: int) -> int:
     """A dropout seed for one forward pass, a pure function of where the loop is (so resume replays it)."""
     return int(np.random.SeedSequence([seed, global_step, update, part, rank]).generate_state(1)[0])
+
+
+def _dropout_stream(phase: Phase, index: int) -> int:
+    """The update index whose dropout seed update `index` of `phase` uses: its own, or `replay_dropout_of`'s."""
+    name = phase.updates[index].replay_dropout_of
+    if name is None:
+        return index
+    earlier = [i for i, u in enumerate(phase.updates[:index]) if u.name == name]
+    if not earlier:
+        raise TrainingError(f"update {phase.updates[index].name}: replay_dropout_of names '{name}', which is not an "
+                            f"earlier update of phase {phase.name}")
+    return earlier[0]
 
 
 class _CompiledUpdate:
@@ -426,9 +442,10 @@ class Trainer:
                 continue
             if update.prepare is not None:
                 values.update(update.prepare(values, info))
+            stream = _dropout_stream(phase, index)
 
-            def seed_for(part: int, index=index):
-                layers.set_dropout_seed(_step_seed(self.cfg.seed, info.global_step, index, part, self.ctx.rank))
+            def seed_for(part: int, stream=stream):
+                layers.set_dropout_seed(_step_seed(self.cfg.seed, info.global_step, stream, part, self.ctx.rank))
 
             logs.update(self._compiled_update(update)(values, seed_for))
         for hook in phase.after_step:
