@@ -57,6 +57,9 @@ class TrainConfig:
     micro_batches: int = 1  # cut each batch into this many slices, one optimiser step on their mean gradient
     device: str = "CPU"  # CPU | GPU | Ascend
     distributed: bool = False  # also switched on automatically under msrun
+    # {network: plain checkpoint} loaded before the first step of a new run (not on --resume), e.g. weights imported
+    # from a reference run with import_weights.py (junyanz --continue_train loads the networks, not the optimisers)
+    init_weights: Optional[Dict[str, str]] = None
 
     def __post_init__(self):
         if self.batch_size < 1:
@@ -343,6 +346,23 @@ class Trainer:
             old.with_suffix(".json").unlink(missing_ok=True)
             old.with_suffix(".state.npz").unlink(missing_ok=True)
 
+    def load_initial_weights(self, paths: Dict[str, str]) -> None:
+        """Load plain checkpoints into the named networks before training starts (exact names and shapes; a file
+        that says it holds another network is refused)."""
+        networks = self.family.networks()
+        for name, path in paths.items():
+            if name not in networks:
+                raise ConfigError(f"train.init_weights: no network '{name}' (this family trains: "
+                                  f"{', '.join(networks)})")
+            try:
+                params, meta = read_checkpoint(path, with_meta=True)
+                stored = meta.get("network")
+                if stored is not None and stored != name:
+                    raise CheckpointError(f"{Path(path).name} holds network '{stored}', not '{name}'")
+                load_exact(networks[name], params, f"train.init_weights.{name}: {Path(path).name} does not match")
+            except CheckpointError as exc:
+                raise TrainingError(str(exc)) from None
+
     def load_checkpoint(self, path: Optional[str] = None) -> None:
         """Resume from `path`, or from the run directory's latest checkpoint when path is None."""
         if path is None:
@@ -512,4 +532,6 @@ def build_trainer(cfg: dict, resume: Optional[str] = None, resume_latest: bool =
     trainer = Trainer(family, tcfg, cfg, ctx)
     if resume or resume_latest:
         trainer.load_checkpoint(resume)
+    elif tcfg.init_weights:
+        trainer.load_initial_weights(tcfg.init_weights)
     return trainer
