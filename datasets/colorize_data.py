@@ -47,7 +47,7 @@ class ColorizeDataError(UserError):
 @dataclass(frozen=True)
 class Item:
     """One training example: `grey` and `colour` paths (paired), or one image (`colour` is None for a lone
-    grey page; `grey` None for a lone colour page); `split` for a side-by-side A|B file."""
+    grey page; `grey` None for a lone colour page); `aligned` for a side-by-side A|B file."""
 
     name: str
     grey: Optional[Path] = None
@@ -165,47 +165,58 @@ class Augment:
         present = [im for im in images if im is not None]
         if not present:
             return list(images)
-        ops = getattr(self, f"_plan_{self.mode}")(present[0].size, rng)
-        out = []
-        for image in images:
-            if image is not None:
-                for op in ops:
-                    image = op(image)
-            out.append(image)
-        return out
+        plan = self.plan(present[0].size, rng)
+        return [None if im is None else plan.apply(im) for im in images]
 
-    def _plan_resize(self, size, rng):
-        s = self.crop_size
-        return [lambda im: im.resize((s, s), Image.Resampling.BICUBIC)]
-
-    def _plan_junyanz(self, size, rng):
-        # junyanz get_params: x, y = randint(0, load - crop) each, flip = random() > 0.5 (as one random() < p)
-        load, crop = self.load_size, self.crop_size
-        x = int(rng.integers(0, load - crop + 1))
-        y = int(rng.integers(0, load - crop + 1))
-        flip = rng.random() < self.junyanz_flip_p
-        ops = [lambda im: im.resize((load, load), Image.Resampling.BICUBIC),
-               lambda im: im.crop((x, y, x + crop, y + crop))]
-        if flip:
-            ops.append(lambda im: im.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
-        return ops
-
-    def _plan_study(self, size, rng):
-        ops = []
-        if rng.random() < self.saturation_p:  # ColorJitter(saturation=(0, 1)): blend with the grey image
-            factor = float(rng.uniform(*self.saturation_range))
-            ops.append(lambda im: ImageEnhance.Color(im).enhance(factor) if im.mode == "RGB" else im)
-        if rng.random() < self.rotate_p:  # RandomAffine((10, 50)): clockwise, nearest, fill 0
-            angle = float(rng.uniform(*self.rotate_degrees))
-            ops.append(lambda im: im.rotate(-angle, resample=Image.Resampling.NEAREST, fillcolor=0))
-        if rng.random() < self.hflip_p:
-            ops.append(lambda im: im.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
-        if rng.random() < self.vflip_p:
-            ops.append(lambda im: im.transpose(Image.Transpose.FLIP_TOP_BOTTOM))
+    def plan(self, size: tuple[int, int], rng: np.random.Generator) -> "Plan":
+        """Draw this example's transform for an image of `size` (width, height)."""
+        if self.mode == "resize":
+            return Plan(resize=(self.crop_size, self.crop_size))
+        if self.mode == "junyanz":
+            # junyanz get_params: x, y = randint(0, load - crop) each, flip = random() > 0.5 (one draw < p)
+            load, crop = self.load_size, self.crop_size
+            x, y = int(rng.integers(0, load - crop + 1)), int(rng.integers(0, load - crop + 1))
+            return Plan(resize=(load, load), crop=(x, y, x + crop, y + crop),
+                        hflip=bool(rng.random() < self.junyanz_flip_p))
+        saturation = float(rng.uniform(*self.saturation_range)) if rng.random() < self.saturation_p else None
+        angle = float(rng.uniform(*self.rotate_degrees)) if rng.random() < self.rotate_p else None
+        hflip, vflip = bool(rng.random() < self.hflip_p), bool(rng.random() < self.vflip_p)
         top, left, h, w = resized_crop_box(size, self.crop_scale, self.crop_ratio, rng)
-        s = self.crop_size
-        ops.append(lambda im: im.resize((s, s), Image.Resampling.BILINEAR, box=(left, top, left + w, top + h)))
-        return ops
+        return Plan(saturation=saturation, angle=angle, hflip=hflip, vflip=vflip,
+                    box=(left, top, left + w, top + h), box_size=(self.crop_size, self.crop_size))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One drawn transform, applied in the study's order: saturation (colour images only; grey has none),
+    clockwise rotation (nearest, black fill), horizontal then vertical flip, then the resized crop; or the junyanz
+    resize → crop → flip; or a plain resize."""
+
+    saturation: Optional[float] = None  # ColorJitter's factor: blend with the image's own grey
+    angle: Optional[float] = None  # degrees, clockwise (torchvision RandomAffine)
+    hflip: bool = False
+    vflip: bool = False
+    box: Optional[tuple[int, int, int, int]] = None  # RandomResizedCrop (left, top, right, bottom) ...
+    box_size: Optional[tuple[int, int]] = None  # ... resized (bilinear) to this (w, h)
+    resize: Optional[tuple[int, int]] = None  # bicubic resize to (w, h) (junyanz / plain)
+    crop: Optional[tuple[int, int, int, int]] = None  # after the resize
+
+    def apply(self, im: Image.Image) -> Image.Image:
+        if self.saturation is not None and im.mode == "RGB":
+            im = ImageEnhance.Color(im).enhance(self.saturation)
+        if self.angle is not None:
+            im = im.rotate(-self.angle, resample=Image.Resampling.NEAREST, fillcolor=0)
+        if self.resize is not None:
+            im = im.resize(self.resize, Image.Resampling.BICUBIC)
+        if self.crop is not None:
+            im = im.crop(self.crop)
+        if self.hflip:
+            im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if self.vflip:
+            im = im.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+        if self.box is not None:
+            im = im.resize(self.box_size, Image.Resampling.BILINEAR, box=self.box)
+        return im
 
 
 def resized_crop_box(size: tuple[int, int], scale, ratio, rng: np.random.Generator) -> tuple[int, int, int, int]:
