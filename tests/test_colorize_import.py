@@ -37,6 +37,9 @@ CASES = {
                           lambda: R.SeedDiscriminator(4), 3, 64),
     "pix2pixhd-G": ("pix2pixhd", "G", "configs/pix2pixhd/tiny.yaml",
                     lambda: R.LocalEnhancer(3, 3, 2, 2, 1, 1, 1, R.junyanz_norm("instance")), 3, 32),
+    "pix2pixhd_global-G": ("pix2pixhd", "G", "configs/pix2pixhd/tiny_global.yaml",
+                           lambda: R.ResnetGenerator(3, 3, 4, R.junyanz_norm("instance"), False, 1, "reflect", 2,
+                                                     always_bias=True), 3, 32),
     "pix2pixhd-D": ("pix2pixhd", "D", "configs/pix2pixhd/tiny.yaml",
                     lambda: R.MultiscaleDiscriminator(6, 4, 2, R.junyanz_norm("instance"), 2), 6, 32),
 }
@@ -88,7 +91,8 @@ def test_imported_network_matches_pytorch(tmp_path, case):
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-5 * max(1.0, np.abs(w).max()))
 
 
-@pytest.mark.parametrize("case", ["pix2pix-G", "cyclegan-G_B", "cyclegan_seed-G_A", "pix2pixhd-G"])
+@pytest.mark.parametrize("case", ["pix2pix-G", "cyclegan-G_B", "cyclegan_seed-G_A", "pix2pixhd-G",
+                                  "pix2pixhd_global-G"])
 def test_exported_generator_matches_pytorch(tmp_path, case):
     """import_weights.py then export/to_onnx.py (default parity: two sizes × batch 1 and 4), then onnxruntime
     against the PyTorch reference at a third size."""

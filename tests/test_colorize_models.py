@@ -1,6 +1,8 @@
 """Colorization networks: full-size parameter counts pinned to the reference modules', the layers they rely on
 (the transposed conv's gradient, the detached skip, per-image BatchNorm), the study's shared-weight residual block,
 and the reference lr schedules."""
+from pathlib import Path
+
 import mindspore as ms
 import numpy as np
 import pytest
@@ -14,6 +16,8 @@ from mindspore_impl.models import translation_blocks
 from mindspore_impl.models.cyclegan import SeedCycleGenerator, SharedResidualBlock
 from mindspore_impl.registry import create_model
 from mindspore_impl.schedules import EpochLinearDecay, LinearDecay, epoch_lrs
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # (factory, arguments, parameters of the reference module built with the same arguments)
 FULL_SIZE = [
@@ -173,3 +177,28 @@ def test_schedule_lives_in_the_optimiser_step_count():
         opt(grads)
     assert int(opt.global_step.asnumpy()[0]) == 13
     assert float(opt.get_lr().asnumpy()) == pytest.approx(1e-3 * schedule.factor(13 // 4), rel=1e-6)
+
+
+CONFIGS = sorted(str(p.relative_to(ROOT)) for family in ("pix2pix", "cyclegan", "pix2pixhd")
+                 for p in (ROOT / "configs" / family).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS)
+def test_every_colorization_config_builds_its_networks(lazy_zero_weights, path):
+    """Each config's sections are accepted and every network it trains or exports builds (lazily, at full size)."""
+    from mindspore_impl.config import build_dataclass, load_config, section
+    from mindspore_impl.families.base import build_exported, export_networks, family_class
+    from mindspore_impl.registry import build_network
+
+    cfg = load_config(ROOT / path)
+    family = family_class(cfg)
+    family.check_config(cfg)
+    for name, dataclass in family.sections.items():
+        if dataclass != "network":
+            build_dataclass(dataclass, section(cfg, name), name)
+    nets = {name: build_exported(cfg, name) for name in export_networks(cfg)}
+    spec = next(iter(nets.values())).interface()
+    judged = spec.inputs[0].channels + spec.outputs[0].channels if cfg["family"] != "cyclegan" \
+        else spec.outputs[0].channels
+    assert count_params(build_network(cfg, "discriminator", in_channels=judged)) > 0
+    assert all(count_params(n) > 0 for n in nets.values())

@@ -147,3 +147,34 @@ def test_pix2pixhd_fixes_the_global_network_first_then_trains_jointly_and_resume
     rows = (tmp_path / "straight/losses.csv").read_text().splitlines()
     assert "G_local/vgg" in rows[0] and "G/vgg" in rows[0]
     assert trainer.family.vgg is not None
+
+
+def test_history_pool_follows_junyanz_image_pool():
+    """util/image_pool.py: pool_size 0 passes through; while filling, every fake is stored and returned; once full,
+    each fake is returned as is with probability 0.5, else a stored one (which the fake replaces)."""
+    from mindspore_impl.history_pool import HistoryPool
+
+    fakes = np.arange(6, dtype=np.float32)[:, None] * np.ones((6, 2), np.float32)
+    passthrough = HistoryPool(0, seed=0)
+    np.testing.assert_array_equal(passthrough.query(fakes), fakes)
+    assert passthrough.images == []
+    pool = HistoryPool(4, seed=1)
+    np.testing.assert_array_equal(pool.query(fakes[:4]), fakes[:4])
+    kept_new = swapped = 0
+    for step in range(400):
+        before = [im.copy() for im in pool.images]
+        new = np.full((1, 2), 100.0 + step, np.float32)
+        out = pool.query(new)[0]
+        if np.array_equal(out, new[0]):
+            kept_new += 1
+            assert all(np.array_equal(a, b) for a, b in zip(before, pool.images))  # the pool is unchanged
+        else:
+            swapped += 1
+            assert any(np.array_equal(out, b) for b in before)  # an earlier fake comes back ...
+            assert any(np.array_equal(new[0], im) for im in pool.images)  # ... and the new one takes its slot
+        assert len(pool.images) == 4
+    assert 160 < kept_new < 240 and kept_new + swapped == 400
+    restored = HistoryPool(4, seed=9)
+    restored.load_state(pool.state())
+    probe = np.full((3, 2), -1.0, np.float32)
+    np.testing.assert_array_equal(restored.query(probe), pool.query(probe))  # same draws after a restore

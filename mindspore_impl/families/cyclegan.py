@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mindspore import nn, ops
+from mindspore import ops
 
 from mindspore_impl.checkpoint_io import rename_for_graph
 from mindspore_impl.config import ConfigError, build_dataclass, section
 from mindspore_impl.families.base import NETWORK, ExportNetwork, Family, image_grid, to_uint8
-from mindspore_impl.families.translation import (GAN_MODES, build_discriminator, LinearDecayOptim, TranslationData, adam, build_data,
+from mindspore_impl.families.translation import (GAN_MODES, LinearDecayOptim, TranslationData, adam, build_data,
                                                  gan_loss, global_batch)
 from mindspore_impl.history_pool import HistoryPool
 from mindspore_impl.losses import gan
@@ -133,10 +133,6 @@ class CycleGANFamily(Family):
     def load_host_state(self, state):
         for k, pool in self.pools.items():
             pool.load_state(state[f"pool_{k}"])
-
-    def set_train(self, mode: bool = True):
-        for net in self.networks().values():
-            net.set_train(mode)
 
     def sample_grid(self):
         """Rows of (A | G_A(A) | B | G_B(B)) in inference mode."""

@@ -30,8 +30,8 @@ from mindspore import ops
 
 from mindspore_impl.config import ConfigError, build_dataclass, section
 from mindspore_impl.families.base import NETWORK, ExportNetwork, Family
-from mindspore_impl.families.translation import (GAN_MODES, build_discriminator, TranslationData, adam, build_data, concat, gan_loss,
-                                                 global_batch, translation_grid)
+from mindspore_impl.families.translation import (GAN_MODES, TranslationData, adam, build_data, build_discriminator,
+                                                 concat, gan_loss, global_batch, translation_grid)
 from mindspore_impl.history_pool import HistoryPool
 from mindspore_impl.losses import gan
 from mindspore_impl.models.pix2pixhd import LocalEnhancer

@@ -10,7 +10,8 @@ n_blocks ResnetBlocks; n_downsampling × [convT3 s2 p1 op1, norm, ReLU] halving 
 - G: conv7 s1 p1 (256→252), conv3 s2 p1 (→126), conv3 s2 p1 (→63), each + BN + LeakyReLU 0.2; nine residual
   blocks, each applying *the same* conv3+BN twice (`out = x + cv(lrelu(cv(x)))`, one set of weights per block);
   a long skip around them from a detached copy (`x.detach().clone()`: no gradient flows through the skip);
-  convT3 s2 p1 + BN + LeakyReLU then a (0,1,0,1) zero pad (→125→126), again (→251→252); convT7 s1 p1 (→256) + tanh.
+  convT3 s2 p1 + BN + LeakyReLU then a (0,1,0,1) zero pad (→125→126), again (→251→252); convT7 s1 p1 (→256)
+  + tanh.
   Output size equals input size for multiples of 4 (≥ 8).
 - D: conv3 s2 p1 (no BN), four conv4 s2 p1 + BN, each + ReLU (not leaky), conv4 s2 p1 → 1 channel (256² → 4×4).
   Its `initialize_weights` is defined but never called, so D starts from PyTorch's default init; G from N(0, 0.2).

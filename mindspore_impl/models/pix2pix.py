@@ -30,7 +30,8 @@ class UnetSkipBlock(nn.Cell):
     `up_norm`), which the PyTorch rename table maps from `model.{1,3,5,6}` per level."""
 
     def __init__(self, outer_nc: int, inner_nc: int, input_nc: int | None = None, submodule: nn.Cell | None = None,
-                 outermost: bool = False, innermost: bool = False, norm: str = "batch", dropout_salt: int | None = None):
+                 outermost: bool = False, innermost: bool = False, norm: str = "batch",
+                 dropout_salt: int | None = None):
         super().__init__()
         key = check_norm(norm)
         use_bias = conv_bias("norm", norm)

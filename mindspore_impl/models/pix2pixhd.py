@@ -129,7 +129,8 @@ def pix2pixhd_local(in_channels: int = 3, out_channels: int = 3, ngf: int = 32, 
 
 @MODELS.register()
 def pix2pixhd_global(in_channels: int = 3, out_channels: int = 3, ngf: int = 64, n_downsample_global: int = 4,
-                     n_blocks_global: int = 9, norm: str = "instance", padding_type: str = "reflect") -> ResnetGenerator:
+                     n_blocks_global: int = 9, norm: str = "instance",
+                     padding_type: str = "reflect") -> ResnetGenerator:
     """`--netG global`: GlobalGenerator alone."""
     return ResnetGenerator(in_channels, out_channels, ngf, norm, False, n_blocks_global, padding_type,
                            n_downsample_global, bias="always")

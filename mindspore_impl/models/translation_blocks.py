@@ -160,11 +160,6 @@ def init_weights(net: nn.Cell, weight_std: float | None = 0.02, bias: str = "zer
     return net
 
 
-def reference_channels(net: nn.Cell) -> tuple[int, int]:
-    """(in, out) image channels a network was built for (`in_channels`/`out_channels` attributes)."""
-    return int(net.in_channels), int(net.out_channels)
-
-
 def batch_norm_cells(net: nn.Cell) -> list:
     return [cell for _, cell in net.cells_and_names() if isinstance(cell, nn.BatchNorm2d)]
 

@@ -20,11 +20,12 @@ def unet_rules(net) -> list[tuple]:
     rules, block, source, target = [], net.model, "model.model", "model"
     while block is not None:
         if block.outermost:
-            rules += conv_rules(f"{source}.0", f"{target}.down_conv.conv") + conv_rules(f"{source}.3", f"{target}.up_conv")
+            rules += (conv_rules(f"{source}.0", f"{target}.down_conv.conv")
+                      + conv_rules(f"{source}.3", f"{target}.up_conv"))
             nxt = f"{source}.1.model"
         elif block.submodule is None:  # innermost
-            rules += (conv_rules(f"{source}.1", f"{target}.down_conv.conv") + conv_rules(f"{source}.3", f"{target}.up_conv")
-                      + norm_rules(f"{source}.4", f"{target}.up_norm"))
+            rules += (conv_rules(f"{source}.1", f"{target}.down_conv.conv")
+                      + conv_rules(f"{source}.3", f"{target}.up_conv") + norm_rules(f"{source}.4", f"{target}.up_norm"))
             nxt = None
         else:
             rules += (conv_rules(f"{source}.1", f"{target}.down_conv.conv")
