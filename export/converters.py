@@ -268,9 +268,9 @@ def _crop_like(g: GraphBuilder, cell: layers.CropLike, x: Sym, like: Sym) -> Sym
                 shape=(x.shape[0], x.shape[1], like.shape[2], like.shape[3]))
 
 
-@converter(layers.Identity)
-def _identity(g: GraphBuilder, cell: layers.Identity, x: Sym) -> Sym:
-    return x
+@converter(layers.Identity, layers.StopGradient)
+def _identity(g: GraphBuilder, cell, x: Sym) -> Sym:
+    return x  # StopGradient only matters for training: inference sees the identity
 
 
 @converter(layers.Flatten)

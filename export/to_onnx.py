@@ -5,6 +5,7 @@
     python export/to_onnx.py ... --fp16                      # half-precision graph (float32 input/output)
     python export/to_onnx.py ... --int8 --calib photos/ [--check-images other_photos/]
                                                              # also writes <output stem>.int8.onnx
+    python export/to_onnx.py ... --bn-stats per-image        # BatchNorm as junyanz test.py without --eval
 
 Without --config the config is recognised from --ckpt: the public MindSpore AnimeGANv2 port's generator files
 (animeganv2_generator_Hayao.ckpt, netG_<epoch>.ckpt) by their parameter names, our runs' checkpoints by the
@@ -18,6 +19,13 @@ refused, naming the networks it holds. The graph is checked with onnx.checker an
 onnxruntime is compared with MindSpore on random inputs drawn from the network's ports (images at two sizes,
 latents, tags) at batch 1 and 4; above --tolerance the export is refused and no file is left behind. An existing
 --output (or .int8.onnx) is not replaced unless --overwrite. Errors: one `error:` line on stderr, exit status 2.
+
+BatchNorm exports in eval mode by default (`--bn-stats moving`: the running statistics, as `test.py --eval`).
+junyanz's `test.py` without `--eval` runs the network in train mode, so BatchNorm normalises each image with its
+own statistics (its batch size is 1); many pix2pix results were made that way. `--bn-stats per-image` exports that:
+every BatchNorm becomes an instance norm with the BatchNorm's gamma and beta (statistics of each image over its
+height and width, per channel), for any batch size. Dropout stays off either way (train-mode dropout would make
+every run different; the export is deterministic). The choice is recorded in the metadata (`batch_norm_statistics`).
 """
 from __future__ import annotations
 
@@ -70,6 +78,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         f"(default {DEFAULT_PERCENTILE:g})")
     p.add_argument("--min-psnr", type=finite_float, default=None,
                    help="refuse the int8 file when its mean PSNR vs fp32 is below this (dB)")
+    p.add_argument("--bn-stats", choices=("moving", "per-image"), default="moving",
+                   help="BatchNorm statistics: the running ones (eval mode, default) or each image's own "
+                        "(junyanz test.py without --eval); dropout is off either way")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_overwrite_argument(p)
     args = p.parse_args(argv)
@@ -111,6 +122,11 @@ def main(argv=None) -> int:
     check_keys(section(cfg, "export"), EXPORT_KEYS, "export")
     loaded = load_exported(cfg, args.ckpt, args.network)
     net = loaded.net
+    if args.bn_stats == "per-image":
+        from mindspore_impl.layers import per_image_batch_norm
+
+        if not per_image_batch_norm(net):
+            raise ExportError(f"--bn-stats per-image: network {loaded.name} has no BatchNorm layer")
     spec = interface_of(net, task=loaded.export.task)
     progress = not args.quiet
 
@@ -131,6 +147,7 @@ def main(argv=None) -> int:
                                opset=args.opset,
                                precision="fp16" if args.fp16 else "fp32", tolerance=args.tolerance,
                                progress=progress)
+    set_metadata(result.model, {"batch_norm_statistics": args.bn_stats})
     print(f"network {loaded.name} ({spec.task}): parity: {result.parity.summary()}")
 
     int8_model = None

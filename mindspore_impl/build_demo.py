@@ -1,6 +1,7 @@
 """Rebuild a bundled demo model from nothing, with one command per demo:
 
     python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, ~12 min on 2 CPU cores
+    python mindspore_impl/build_demo.py pix2pix        # runtime/assets/demo_pix2pix.onnx + demo_page.png
 
 Every demo is the same pipeline, described by one `Demo` record in `DEMOS`:
 1. its training data, made offline (no datasets can be downloaded here), e.g. the "demo" cartoon style that
@@ -61,9 +62,27 @@ def prepare_animeganv2(cfg: dict, force: bool) -> None:
         random_vgg19_checkpoint(vgg, seed=0)
 
 
+def prepare_pix2pix(cfg: dict, force: bool) -> None:
+    """Pairs from scikit-image's colour photos (datasets/colorize_pairs.py on random crops) and the bundled demo
+    page, the grey version of a photo kept out of training."""
+    from datasets.colorize_demo import write_demo_crops, write_demo_page
+
+    data_root = ROOT / cfg["data"]["root"]
+    colour = data_root.parent / "colour"
+    if force or not (colour.is_dir() and any(colour.iterdir())):
+        write_demo_crops(colour)
+    if force or not (data_root / "A").is_dir():
+        run(sys.executable, "datasets/colorize_pairs.py", "--input", colour, "--output", data_root, "--overwrite",
+            "--no-progress")
+    page = ROOT / "runtime/assets/demo_page.png"
+    if force or not page.is_file():
+        write_demo_page(page)
+
+
 DEMOS = {
     "animeganv2": Demo(ROOT / "configs/animeganv2/demo.yaml", ROOT / "runtime/assets/demo_animeganv2.onnx",
                        prepare_animeganv2),
+    "pix2pix": Demo(ROOT / "configs/pix2pix/demo.yaml", ROOT / "runtime/assets/demo_pix2pix.onnx", prepare_pix2pix),
 }
 
 

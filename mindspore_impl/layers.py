@@ -168,8 +168,29 @@ def sample_mixing_layers(net: nn.Cell) -> list[tuple[str, str]]:
 NORMS = {
     "layer": lambda c, eps: LayerNorm2d(c, eps=eps),
     "instance": lambda c, eps: InstanceNorm2d(c, eps=eps),
+    # PyTorch's InstanceNorm2d default (affine=False), as junyanz pix2pix/CycleGAN and pix2pixHD use it
+    "instance_noaffine": lambda c, eps: InstanceNorm2d(c, eps=eps, affine=False),
     "batch": lambda c, eps: BatchNorm2d(c, eps=eps),
 }
+
+
+def per_image_batch_norm(net: nn.Cell) -> int:
+    """Replace every BatchNorm2d in `net` by an affine InstanceNorm2d with its gamma, beta and eps: BatchNorm in
+    training mode on a batch of one image, i.e. each image normalised by its own statistics (junyanz `test.py`
+    without `--eval`). The moving statistics are dropped. Returns how many layers were replaced."""
+    replaced = 0
+    for parent in [net] + [cell for _, cell in net.cells_and_names()]:
+        for name, child in list(parent.name_cells().items()):
+            if isinstance(child, nn.BatchNorm2d):
+                norm = InstanceNorm2d(child.gamma.shape[0], eps=child.eps, affine=True)
+                norm.gamma.set_data(child.gamma.data.copy())
+                norm.beta.set_data(child.beta.data.copy())
+                if isinstance(parent, nn.SequentialCell):
+                    parent[int(name)] = norm
+                else:
+                    setattr(parent, name, norm)
+                replaced += 1
+    return replaced
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -334,8 +355,10 @@ class ConvTranspose2d(nn.Cell):
         if bias:
             self.bias = Parameter(initializer(Zero(), (out_ch,), ms.float32), name="bias")
         # Conv2DTranspose is the input-gradient of a conv whose weight is ours; its output size is an argument,
-        # which is also how output_padding (the extra bottom/right rows) is expressed.
-        self._deconv = ops.Conv2DTranspose(out_channel=out_ch, kernel_size=kernel, pad_mode="pad",
+        # which is also how output_padding (the extra bottom/right rows) is expressed. Its `out_channel` is that
+        # conv's output width, i.e. our *input* width: with out_ch there, forward still works (the output size
+        # is explicit) but the gradient's Conv2D is built for the wrong width and fails whenever in != out.
+        self._deconv = ops.Conv2DTranspose(out_channel=in_ch, kernel_size=kernel, pad_mode="pad",
                                            pad=(padding,) * 4, stride=stride, group=groups)
 
     def output_size(self, size: int) -> int:
@@ -605,6 +628,14 @@ class Identity(nn.Cell):
 
     def construct(self, x):
         return x
+
+
+class StopGradient(nn.Cell):
+    """The identity in the forward pass, no gradient backwards (PyTorch's `x.detach()` inside a forward, as the
+    BerserkMangaColoring CycleGenerator's long skip); exports as the identity."""
+
+    def construct(self, x):
+        return ops.stop_gradient(x)
 
 
 class Flatten(nn.Cell):

@@ -57,6 +57,9 @@ class TrainConfig:
     micro_batches: int = 1  # cut each batch into this many slices, one optimiser step on their mean gradient
     device: str = "CPU"  # CPU | GPU | Ascend
     distributed: bool = False  # also switched on automatically under msrun
+    # {network: plain checkpoint} loaded before the first step of a new run (not on --resume), e.g. weights imported
+    # from a reference run with import_weights.py (junyanz --continue_train loads the networks, not the optimisers)
+    init_weights: Optional[Dict[str, str]] = None
 
     def __post_init__(self):
         if self.batch_size < 1:
@@ -94,6 +97,9 @@ class Update:
     - `every`: run only on the steps whose 0-based index is a multiple of it (stylegan2-ada's lazy R1 every 16 and
       path-length regularisation every 4; scale their optimiser with `lazy_regularization`).
     - `state_update`: non-gradient state (spectral-norm u), run in the graph after the forward pass.
+    - `replay_dropout_of`: the name of an earlier update of the same phase whose dropout masks this one draws, for a
+      forward pass recomputed here (pix2pix's G update recomputes the G(A) its D update saw, as the reference
+      computes it once).
     """
 
     name: str
@@ -105,6 +111,7 @@ class Update:
     every: int = 1
     outputs: Sequence[str] = ()
     prepare: Optional[Callable[[dict, StepInfo], dict]] = None
+    replay_dropout_of: Optional[str] = None
 
     def __post_init__(self):
         if not isinstance(self.every, int) or self.every < 1:
@@ -155,6 +162,18 @@ def lazy_regularization(lr: float, betas: Sequence[float], every: int) -> tuple[
 def _step_seed(seed: int, global_step: int, update: int, part: int, rank: int) -> int:
     """A dropout seed for one forward pass, a pure function of where the loop is (so resume replays it)."""
     return int(np.random.SeedSequence([seed, global_step, update, part, rank]).generate_state(1)[0])
+
+
+def _dropout_stream(phase: Phase, index: int) -> int:
+    """The update index whose dropout seed update `index` of `phase` uses: its own, or `replay_dropout_of`'s."""
+    name = phase.updates[index].replay_dropout_of
+    if name is None:
+        return index
+    earlier = [i for i, u in enumerate(phase.updates[:index]) if u.name == name]
+    if not earlier:
+        raise TrainingError(f"update {phase.updates[index].name}: replay_dropout_of names '{name}', which is not an "
+                            f"earlier update of phase {phase.name}")
+    return earlier[0]
 
 
 class _CompiledUpdate:
@@ -328,6 +347,23 @@ class Trainer:
             old.with_suffix(".json").unlink(missing_ok=True)
             old.with_suffix(".state.npz").unlink(missing_ok=True)
 
+    def load_initial_weights(self, paths: Dict[str, str]) -> None:
+        """Load plain checkpoints into the named networks before training starts (exact names and shapes; a file
+        that says it holds another network is refused)."""
+        networks = self.family.networks()
+        for name, path in paths.items():
+            if name not in networks:
+                raise ConfigError(f"train.init_weights: no network '{name}' (this family trains: "
+                                  f"{', '.join(networks)})")
+            try:
+                params, meta = read_checkpoint(path, with_meta=True)
+                stored = meta.get("network")
+                if stored is not None and stored != name:
+                    raise CheckpointError(f"{Path(path).name} holds network '{stored}', not '{name}'")
+                load_exact(networks[name], params, f"train.init_weights.{name}: {Path(path).name} does not match")
+            except CheckpointError as exc:
+                raise TrainingError(str(exc)) from None
+
     def load_checkpoint(self, path: Optional[str] = None) -> None:
         """Resume from `path`, or from the run directory's latest checkpoint when path is None. Every file read
         here (latest.json, the checkpoint, its loop position and host state) is checked: a missing, truncated or
@@ -427,9 +463,10 @@ class Trainer:
                 continue
             if update.prepare is not None:
                 values.update(update.prepare(values, info))
+            stream = _dropout_stream(phase, index)
 
-            def seed_for(part: int, index=index):
-                layers.set_dropout_seed(_step_seed(self.cfg.seed, info.global_step, index, part, self.ctx.rank))
+            def seed_for(part: int, stream=stream):
+                layers.set_dropout_seed(_step_seed(self.cfg.seed, info.global_step, stream, part, self.ctx.rank))
 
             logs.update(self._compiled_update(update)(values, seed_for))
         for hook in phase.after_step:
@@ -523,4 +560,6 @@ def build_trainer(cfg: dict, resume: Optional[str] = None, resume_latest: bool =
     trainer.resume_changes = changes
     if resuming:
         trainer.load_checkpoint(str(checkpoint))
+    elif tcfg.init_weights:
+        trainer.load_initial_weights(tcfg.init_weights)
     return trainer

@@ -7,3 +7,4 @@ from mindspore_impl.weights.base import (IMPORTERS, Importer, RenameTable, Weigh
                                          apply_table, find_importer, register)
 from mindspore_impl.weights import animeganv2_pt  # noqa: F401
 from mindspore_impl.weights import animeganv2_mindspore_port  # noqa: F401
+from mindspore_impl.weights import cyclegan_pt, pix2pix_pt, pix2pixhd_pt  # noqa: F401

@@ -156,6 +156,9 @@ class Importer:
     For sources whose file says how to build the network (NVlabs pickles carry their constructor arguments):
     `read_info(path) -> dict` is called first, then `build_target(info)`, and `config_for(info) -> dict` is written
     as a YAML config beside the checkpoint.
+    For architectures that come in sizes (a U-Net's depth, a ResNet's block count): `build_for_config(cfg)` builds
+    the network a config describes (`import_weights.py --config`), and `table_for(net)` gives the rename table of
+    that network (its layer indices follow from its structure); `table` is then the table of the default build.
     """
 
     family: str
@@ -169,6 +172,12 @@ class Importer:
     read_info: Callable[[str], dict] | None = None
     config_for: Callable[[dict], dict] | None = None
     name: str = ""
+    build_for_config: Callable[[dict], object] | None = None
+    table_for: Callable[[object], RenameTable] | None = None
+
+    def table_of(self, net) -> RenameTable:
+        """The rename table for `net` (the target built for this import)."""
+        return self.table_for(net) if self.table_for is not None else self.table
 
     @property
     def key(self) -> str:
@@ -192,7 +201,9 @@ def find_importer(family: str, network: str | None = None) -> Importer:
     """The importer of `network` (default: the family's generator) of `family`; RegistryError lists the choices."""
     key = family if network in (None, "G") else f"{family}:{network}"
     if key not in IMPORTERS and family in IMPORTERS:
+        default = IMPORTERS.get(family).network  # what --network may be left out for (G, or e.g. G_A)
         others = sorted(k.split(":", 1)[1] for k in IMPORTERS.names() if k.startswith(f"{family}:"))
+        names = [default] + [n for n in others if n != default]
         raise WeightImportError(f"family '{family}' has no importer for network '{network}' "
-                                f"(it imports: {', '.join(['G'] + others)})")
+                                f"(it imports: {', '.join(names)})")
     return IMPORTERS.get(key)
