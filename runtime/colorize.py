@@ -26,7 +26,7 @@ from runtime.cli import ASSETS, add_model_arguments, non_negative_int, positive_
 from runtime.colorization import Colorizer, read_page  # noqa: E402
 from runtime.errors import ConversionError, run_main  # noqa: E402
 from runtime.imaging import save_image  # noqa: E402
-from runtime.outputs import add_overwrite_argument, prepare_output_dir, refuse_existing  # noqa: E402
+from runtime.outputs import add_overwrite_argument, prepare_output_dir  # noqa: E402
 from runtime.photo import collect_inputs, plan_jobs  # noqa: E402
 from runtime.session import Generator  # noqa: E402
 
@@ -67,8 +67,7 @@ def open_colorizer(args) -> Colorizer:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    jobs = plan_jobs(collect_inputs(args.input), args.output, args.suffix, args.format)
-    refuse_existing([job.target for job in jobs], args.overwrite)
+    jobs = plan_jobs(collect_inputs(args.input), args.output, args.suffix, args.format, overwrite=args.overwrite)
     colorizer = open_colorizer(args)
     for job in tqdm(jobs, desc="checking pages", unit="page", disable=args.no_progress, file=sys.stderr, leave=False):
         read_page(job.source)  # every input must decode before the first output is written

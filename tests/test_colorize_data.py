@@ -157,7 +157,7 @@ def test_colorize_pairs_cli(tmp_path):
     np.testing.assert_array_equal(grey, luma8(colour))
     assert paired_folders(out / "A", out / "B")[0].name == "c0"
     res = cli()
-    assert res.returncode == 2 and "exists; pass --overwrite" in res.stderr.strip().splitlines()[-1]
+    assert res.returncode == 2 and "pass --overwrite" in res.stderr.strip().splitlines()[-1]
     res = cli("--overwrite", "--screentone")
     assert res.returncode == 0, res.stderr
     toned = np.asarray(Image.open(out / "A" / "c0.png"))
