@@ -290,8 +290,10 @@ class ConvTranspose2d(nn.Cell):
         if bias:
             self.bias = Parameter(initializer(Zero(), (out_ch,), ms.float32), name="bias")
         # Conv2DTranspose is the input-gradient of a conv whose weight is ours; its output size is an argument,
-        # which is also how output_padding (the extra bottom/right rows) is expressed.
-        self._deconv = ops.Conv2DTranspose(out_channel=out_ch, kernel_size=kernel, pad_mode="pad",
+        # which is also how output_padding (the extra bottom/right rows) is expressed. Its `out_channel` is that
+        # conv's output channels, i.e. our *input* channels (weight dim 0): PyNative ignores a wrong value, but
+        # graph-mode gradients infer a Conv2D from it and fail to compile.
+        self._deconv = ops.Conv2DTranspose(out_channel=in_ch, kernel_size=kernel, pad_mode="pad",
                                            pad=(padding,) * 4, stride=stride, group=groups)
 
     def output_size(self, size: int) -> int:
