@@ -1,6 +1,7 @@
 """Rebuild a bundled demo model from nothing, with one command per demo:
 
     python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, ~12 min on 2 CPU cores
+    python mindspore_impl/build_demo.py acgan          # runtime/assets/demo_acgan.onnx (procedural faces)
 
 Every demo is the same pipeline, described by one `Demo` record in `DEMOS`:
 1. its training data, made offline (no datasets can be downloaded here), e.g. the "demo" cartoon style that
@@ -60,9 +61,18 @@ def prepare_animeganv2(cfg: dict, force: bool) -> None:
         random_vgg19_checkpoint(vgg, seed=0)
 
 
+def prepare_acgan(cfg: dict, force: bool) -> None:
+    """4,000 procedural tagged faces at the config's size, in the study's layout (datasets/procedural_faces.py)."""
+    root = ROOT / cfg["data"]["root"]
+    if force or not (root / "tags.pickle").is_file():
+        run(sys.executable, "datasets/procedural_faces.py", "--output", root, "--count", "4000", "--size",
+            str(cfg["data"]["image_size"]), "--overwrite")
+
+
 DEMOS = {
     "animeganv2": Demo(ROOT / "configs/animeganv2/demo.yaml", ROOT / "runtime/assets/demo_animeganv2.onnx",
                        prepare_animeganv2),
+    "acgan": Demo(ROOT / "configs/acgan/demo.yaml", ROOT / "runtime/assets/demo_acgan.onnx", prepare_acgan),
 }
 
 

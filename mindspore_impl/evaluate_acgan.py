@@ -209,11 +209,13 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def balanced_tags(count: int) -> tuple[np.ndarray, np.ndarray]:
-    """(hair [count], eye [count]) cycling through all 12 × 10 pairs, so each pair is asked for equally often."""
+    """(hair [count], eye [count]): every run of 120 samples asks for each of the 12 × 10 pairs once, and every run
+    of 12 for each hair colour once (sample c = 12q + r: hair r, eye (3q + r) mod 10, a bijection of the pairs)."""
     from datasets.acgan_tags import EYES, HAIR
 
-    cells = np.arange(count) % (len(HAIR) * len(EYES))
-    return cells // len(EYES), cells % len(EYES)
+    c = np.arange(count)
+    q, r = (c // len(HAIR)) % len(EYES), c % len(HAIR)
+    return r, (3 * q + r) % len(EYES)
 
 
 @dataclass
