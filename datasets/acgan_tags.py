@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -328,8 +328,3 @@ class ACGANBatches:
         mine = slice(self.shard * batch_size, (self.shard + 1) * batch_size)
         return {k: np.ascontiguousarray(v[mine]) for k, v in out.items()}
 
-
-def tag_names(groups: Mapping[str, Sequence[str]] | None = None) -> list[str]:
-    """'hair=orange', ..., 'eye=blue': the 22 positions of the tag vector, for tables and labels."""
-    groups = dict(groups or TAG_GROUPS)
-    return [f"{g}={v}" for g, values in groups.items() for v in values]

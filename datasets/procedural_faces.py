@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import colorsys
-import math
 import sys
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python datasets/procedural_faces.py`
 
 from datasets.acgan_tags import (CSV_COLUMNS, EYE_PRIOR_FILE, EYES, HAIR, HAIR_PRIOR_FILE, IMAGES_DIR,  # noqa: E402
-                                 TAGS_FILE, TaggedImages, estimate_priors, one_hot)
+                                 TAGS_FILE, TaggedImages, estimate_priors)
 from datasets.torch_pickle import dumps_torch_pickle  # noqa: E402
 from runtime.atomic import write_bytes_atomic, write_text_atomic  # noqa: E402
 from runtime.errors import UserError, run_main  # noqa: E402

@@ -5,9 +5,10 @@
         --data data/anime_faces --samples 2400 --output eval.json
 
 1. A tag classifier (`TagClassifier`: a small CNN, two softmax heads for hair and eye) is trained on the real
-   training images, minus a held-out tenth, in MindSpore here; it is saved to `--classifier` (default
-   `<data>/tag_classifier_<size>px.ckpt`) with a fingerprint of the images, labels and settings, and reused while
-   they match. It is a separate network: the discriminator's own classifier head would grade its own student.
+   training images, minus a held-out tenth, in MindSpore here; it is saved with a fingerprint of the images,
+   labels and settings (to `--classifier`, default runs/acgan_tag_classifier/tag_classifier_<size>px_<fingerprint>
+   .ckpt) and reused while they match. It is a separate network: the discriminator's own classifier head would
+   grade its own student.
 2. Its hair and eye accuracy on the held-out real images says how far its judgement can be trusted.
 3. `--samples` images are generated, every hair × eye pair equally often (z from seeds 0, 1, ... by the NVlabs
    rule, at the model's sampling sigma), and classified: per-tag accuracy (hair, eye, both) against the tags the
@@ -38,6 +39,7 @@ import numpy as np  # noqa: E402
 from runtime.errors import UserError, run_main  # noqa: E402
 
 HELD_OUT_FRACTION = 0.1
+CLASSIFIER_CACHE = Path("runs") / "acgan_tag_classifier"
 CLASSIFIER_VERSION = 1  # part of the fingerprint: bump when the network or its training changes
 
 
@@ -47,7 +49,6 @@ class EvaluationError(UserError):
 
 # ---------------------------------------------------------------------------------------------------- classifier
 def _classifier_cell(image_size: int, width: int):
-    import mindspore as ms  # noqa: F401
     from mindspore import nn, ops
 
     from mindspore_impl import layers
@@ -147,13 +148,16 @@ def train_classifier(images: np.ndarray, hair: np.ndarray, eye: np.ndarray, sett
     return net
 
 
-def load_or_train_classifier(path: Path, images, hair, eye, settings: ClassifierSettings, retrain: bool = False,
-                             progress: bool = True):
-    """The classifier cached at `path` when its fingerprint matches these images and settings, else a newly
-    trained one (saved there). Returns (network, whether it was trained now)."""
+def load_or_train_classifier(path: Path | None, images, hair, eye, settings: ClassifierSettings,
+                             retrain: bool = False, progress: bool = True):
+    """The classifier cached at `path` (default: in CLASSIFIER_CACHE, named by the fingerprint) when its
+    fingerprint matches these images and settings, else a newly trained one (saved there). Returns (network,
+    whether it was trained now, the path)."""
     from mindspore_impl.checkpoint_io import CheckpointError, load_exact, read_checkpoint, save_checkpoint_atomic
 
     fingerprint = _fingerprint(images, hair, eye, settings)
+    if path is None:
+        path = CLASSIFIER_CACHE / f"tag_classifier_{settings.image_size}px_{fingerprint[:16]}.ckpt"
     if path.is_file() and not retrain:
         try:
             params, meta = read_checkpoint(path, with_meta=True)
@@ -166,11 +170,11 @@ def load_or_train_classifier(path: Path, images, hair, eye, settings: Classifier
             except CheckpointError as exc:
                 raise EvaluationError(str(exc)) from None
             net.set_train(False)
-            return net, False
+            return net, False, path
         print(f"note: {path} was trained on other images or settings; retraining it", file=sys.stderr)
     net = train_classifier(images, hair, eye, settings, progress)
     save_checkpoint_atomic(net, path, meta={"fingerprint": fingerprint, "network": "tag_classifier"})
-    return net, True
+    return net, True, path
 
 
 def classify(net, images: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -233,6 +237,7 @@ class Report:
     fid_real_floor: float  # the same between train and held-out real images
     sigma: float
     classifier_trained: bool
+    classifier_path: str
 
     def table(self) -> str:
         rows = [("tag classifier, held-out real images", f"hair {self.classifier_hair:.1%}",
@@ -248,17 +253,18 @@ class Report:
 
 
 def evaluate(generate: Callable[[np.ndarray, np.ndarray], np.ndarray], z_dim: int, sigma: float,
-             data, classifier_path: Path, samples: int = 1200, settings: ClassifierSettings | None = None,
+             data, classifier_path: Path | None = None, samples: int = 1200, settings: ClassifierSettings | None = None,
              retrain: bool = False, progress: bool = True, seed: int = 0) -> Report:
-    """Evaluate `generate(z [N, z_dim], tags [N, 22]) -> uint8 [N, S, S, 3]` against `data` (TaggedImages)."""
+    """Evaluate `generate(z [N, z_dim], tags [N, 22]) -> uint8 [N, S, S, 3]` against `data` (TaggedImages); the
+    tag classifier is cached at `classifier_path` (default: in CLASSIFIER_CACHE)."""
     from datasets.acgan_tags import EYES, HAIR, held_out_split, one_hot
     from runtime.sampler import latents
 
     size = data.images.shape[1]
     settings = settings or ClassifierSettings(image_size=size)
     train, held = held_out_split(len(data), HELD_OUT_FRACTION, seed)
-    net, trained = load_or_train_classifier(classifier_path, data.images[train], data.hair[train], data.eye[train],
-                                            settings, retrain, progress)
+    net, trained, classifier_path = load_or_train_classifier(classifier_path, data.images[train], data.hair[train],
+                                                             data.eye[train], settings, retrain, progress)
     held_hair, held_eye, held_feats = classify(net, data.images[held])
     _, _, train_feats = classify(net, data.images[train[:max(len(held), 2)]])
     hair, eye = balanced_tags(samples)
@@ -280,7 +286,7 @@ def evaluate(generate: Callable[[np.ndarray, np.ndarray], np.ndarray], z_dim: in
         eye_by_colour={c: float(ok_eye[eye == i].mean()) for i, c in enumerate(EYES) if (eye == i).any()},
         fid_generated=frechet_distance(held_feats, gen_feats), fid_real_floor=frechet_distance(held_feats,
                                                                                                train_feats),
-        sigma=float(sigma), classifier_trained=trained)
+        sigma=float(sigma), classifier_trained=trained, classifier_path=str(classifier_path))
 
 
 # ---------------------------------------------------------------------------------------------------- CLI
@@ -331,7 +337,7 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=1200, help="generated images (default 1200: 10 per tag pair)")
     p.add_argument("--sigma", type=float, default=None, help="z scale (default: the model's sample_sigma)")
     p.add_argument("--classifier", type=Path, default=None,
-                   help="tag classifier cache (default <data>/tag_classifier_<size>px.ckpt)")
+                   help=f"tag classifier cache (default {CLASSIFIER_CACHE}/tag_classifier_<size>px_<fingerprint>.ckpt)")
     p.add_argument("--retrain", action="store_true", help="train the tag classifier even when cached")
     p.add_argument("--classifier-steps", type=int, default=ClassifierSettings(0).steps,
                    help="tag classifier training steps (default %(default)s)")
@@ -366,11 +372,11 @@ def main(argv=None) -> int:
         data, _ = load_tagged(root, args.csv, size, report=lambda line: print(f"note: {line}", file=sys.stderr))
     except TagError as exc:
         raise EvaluationError(str(exc)) from None
-    cache = args.classifier or Path(root or Path(args.csv).parent) / f"tag_classifier_{size}px.ckpt"
     settings = ClassifierSettings(image_size=size, steps=args.classifier_steps)
-    report = evaluate(generate, z_dim, sigma, data, cache, args.samples, settings, args.retrain, not args.quiet)
+    report = evaluate(generate, z_dim, sigma, data, args.classifier, args.samples, settings, args.retrain,
+                      not args.quiet)
     print(report.table())
-    print(f"tag classifier: {cache} ({'trained now' if report.classifier_trained else 'cached'})")
+    print(f"tag classifier: {report.classifier_path} ({'trained now' if report.classifier_trained else 'cached'})")
     if args.output is not None:
         write_text_atomic(args.output, json.dumps(asdict(report), indent=2) + "\n", make_parents=True)
         print(f"wrote {args.output}")

@@ -55,7 +55,7 @@ def evaluate_cli(argv, capsys):
 def test_cli_reports_writes_json_and_caches_the_classifier(tiny_setup, capsys):
     d = tiny_setup
     args = ["--model", d / "acgan.onnx", "--data", d / "faces", "--samples", "24", "--classifier-steps", "20",
-            "--quiet", "--output", d / "eval.json"]
+            "--quiet", "--output", d / "eval.json", "--classifier", d / "cls.ckpt"]
     code, out, err = evaluate_cli(args, capsys)
     assert code == 0, err
     assert "tag classifier, held-out real images | hair" in out and "trained now" in out
@@ -64,7 +64,7 @@ def test_cli_reports_writes_json_and_caches_the_classifier(tiny_setup, capsys):
     for key in ("hair", "eye", "both", "classifier_hair", "classifier_eye"):
         assert 0.0 <= report[key] <= 1.0
     assert report["fid_generated"] > 0 and len(report["hair_by_colour"]) == 12
-    assert (d / "faces" / "tag_classifier_16px.ckpt").is_file()
+    assert (d / "cls.ckpt").is_file() and report["classifier_path"] == str(d / "cls.ckpt")
     code, _, err = evaluate_cli(args, capsys)
     assert code == 2 and "eval.json exists; pass --overwrite" in err
     code, out, err = evaluate_cli(args + ["--overwrite"], capsys)
@@ -87,3 +87,15 @@ def test_cli_refuses_a_sampler_without_hair_and_eye_tags(tiny_setup, capsys):
     plain = build_toy_sampler(tiny_setup / "plain.onnx", seed=1, tags=False, psi=False)
     code, _, err = evaluate_cli(["--model", plain, "--data", tiny_setup / "faces"], capsys)
     assert code == 2 and "is not a hair/eye-conditional sampler" in err
+
+
+def test_the_default_classifier_cache_is_named_by_the_fingerprint(tiny_setup, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["--model", tiny_setup / "acgan.onnx", "--data", tiny_setup / "faces", "--samples", "12",
+            "--classifier-steps", "5", "--quiet"]
+    code, out, err = evaluate_cli(args, capsys)
+    assert code == 0, err
+    (cached,) = (tmp_path / "runs" / "acgan_tag_classifier").iterdir()
+    assert cached.name.startswith("tag_classifier_16px_") and f"{cached.relative_to(tmp_path)} (trained now)" in out
+    code, out, _ = evaluate_cli(args + ["--classifier-steps", "6"], capsys)  # other settings: another cache file
+    assert code == 0 and len(list((tmp_path / "runs" / "acgan_tag_classifier").iterdir())) == 2

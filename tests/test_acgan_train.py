@@ -3,8 +3,9 @@ and the short-run accuracy target: after configs/acgan/tiny.yaml's 200 steps on 
 trained tag classifier finds G's hair colours right far above chance.
 
 Accuracy margin: the test asserts hair accuracy >= 25%, three times chance (1/12 = 8.3%). Measured on this
-machine with these settings: 48.7% over 600 samples (docs/acgan.md), so a pass is not luck and a regression that
-leaves G ignoring its tags (measured: 8-16% for the study's settings at this length) fails.
+machine with these settings: 44.7% over the 360 samples below (48.7% over 600 in another evaluation, docs/acgan.md),
+so a pass is not luck, and a regression that leaves G ignoring its tags (D's head found 8-16% on the fakes of the
+study's settings at this length) fails.
 """
 import csv
 import json

@@ -121,12 +121,14 @@ class ACGANFamily(Family):
         ], after_step=[AfterStep("aux", self.aux_accuracy)])]
 
     def sample_grid(self) -> np.ndarray:
-        """`change_hair` rows: each row one latent (seeds 0, 1, ...) and eye colour, every hair colour across."""
+        """`change_hair` rows (as runtime/sample.py --mode change_hair draws them from the export): each row one
+        latent (seeds 0, 1, ...) and eye colour, every hair colour across."""
         from mindspore_impl.generate import sample_plan
-        from runtime.sampler import grid_plan, make_grid
+        from runtime.sampler import default_sigma, grid_plan, make_grid
 
         spec = self.generator.interface()
-        plan = grid_plan("change_hair", spec, seed=0, n=self.data_cfg.sample_rows)
+        plan = grid_plan("change_hair", spec, seed=0, n=self.data_cfg.sample_rows,
+                         sigma=default_sigma(spec.metadata))
         self.generator.set_train(False)
         images = sample_plan(self.generator, spec, plan)
         self.generator.set_train(True)
