@@ -2,6 +2,7 @@
 
     python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, ~12 min on 2 CPU cores
     python mindspore_impl/build_demo.py pix2pix        # runtime/assets/demo_pix2pix.onnx + demo_page.png
+    python mindspore_impl/build_demo.py acgan          # runtime/assets/demo_acgan.onnx (procedural faces)
 
 Every demo is the same pipeline, described by one `Demo` record in `DEMOS`:
 1. its training data, made offline (no datasets can be downloaded here), e.g. the "demo" cartoon style that
@@ -79,10 +80,19 @@ def prepare_pix2pix(cfg: dict, force: bool) -> None:
         write_demo_page(page)
 
 
+def prepare_acgan(cfg: dict, force: bool) -> None:
+    """4,000 procedural tagged faces at the config's size, in the study's layout (datasets/procedural_faces.py)."""
+    root = ROOT / cfg["data"]["root"]
+    if force or not (root / "tags.pickle").is_file():
+        run(sys.executable, "datasets/procedural_faces.py", "--output", root, "--count", "4000", "--size",
+            str(cfg["data"]["image_size"]), "--overwrite")
+
+
 DEMOS = {
     "animeganv2": Demo(ROOT / "configs/animeganv2/demo.yaml", ROOT / "runtime/assets/demo_animeganv2.onnx",
                        prepare_animeganv2),
     "pix2pix": Demo(ROOT / "configs/pix2pix/demo.yaml", ROOT / "runtime/assets/demo_pix2pix.onnx", prepare_pix2pix),
+    "acgan": Demo(ROOT / "configs/acgan/demo.yaml", ROOT / "runtime/assets/demo_acgan.onnx", prepare_acgan),
 }
 
 

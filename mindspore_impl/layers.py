@@ -356,8 +356,9 @@ class ConvTranspose2d(nn.Cell):
             self.bias = Parameter(initializer(Zero(), (out_ch,), ms.float32), name="bias")
         # Conv2DTranspose is the input-gradient of a conv whose weight is ours; its output size is an argument,
         # which is also how output_padding (the extra bottom/right rows) is expressed. Its `out_channel` is that
-        # conv's output width, i.e. our *input* width: with out_ch there, forward still works (the output size
-        # is explicit) but the gradient's Conv2D is built for the wrong width and fails whenever in != out.
+        # conv's output channels, i.e. our *input* channels (weight dim 0): with out_ch there, forward still works
+        # (the output size is explicit) but the gradient's Conv2D is built for the wrong width, so graph-mode
+        # gradients fail to compile whenever in != out.
         self._deconv = ops.Conv2DTranspose(out_channel=in_ch, kernel_size=kernel, pad_mode="pad",
                                            pad=(padding,) * 4, stride=stride, group=groups)
 

@@ -14,7 +14,9 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 DEMO_MODEL = ASSETS / "demo_animeganv2.onnx"
 DEMO_PHOTO = ASSETS / "demo_photo.jpg"
 DEMO_CLIP = ASSETS / "demo_clip.mp4"
-DEMO_SAMPLER = ASSETS / "demo_acgan.onnx"
+# Every bundled sampling demo; `python runtime/sample.py` without arguments samples each of them. A demo named
+# demo_<name>.onnx is rebuilt by `python mindspore_impl/build_demo.py <name>`.
+DEMO_SAMPLERS = (ASSETS / "demo_acgan.onnx",)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, default: Path | None = None,
