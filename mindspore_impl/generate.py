@@ -111,6 +111,10 @@ def main(argv=None) -> int:
     if args.batch < 1:
         raise GenerateError(f"--batch must be >= 1, got {args.batch}")
     tags = collect_tags(args)
+    seeds = parse_seeds(args.seeds or "0-15") if args.mode is None else None
+    outputs = ([Path(args.outdir) / f"seed{seed:04d}.png" for seed in seeds] if args.outdir
+               else [Path(args.output or "outputs/generated.png")])
+    refuse_existing(outputs, args.overwrite)  # before any work
     cfg = validate_config(load_config(args.config, args.overrides))
     ms.set_context(mode=ms.PYNATIVE_MODE)
     select_device(args.device or (cfg.get("train") or {}).get("device", "CPU"))
@@ -124,16 +128,11 @@ def main(argv=None) -> int:
     if args.trunc is not None and not spec.inputs_of("scalar"):
         raise GenerateError(f"network {loaded.name} has no truncation input")
     sigma = args.sigma if args.sigma is not None else default_sigma(spec.metadata)
-    seeds = None
     if args.mode is not None:
         plan = grid_plan(args.mode, spec, seed=args.seed or 0, n=args.n, tags=tags, sigma=sigma)
     else:
-        seeds = parse_seeds(args.seeds or "0-15")
         rows, cols = parse_grid(args.grid, len(seeds))
         plan = seeds_plan(spec, seeds, rows, cols, tags, sigma)
-    outputs = ([Path(args.outdir) / f"seed{seed:04d}.png" for seed in seeds] if args.outdir
-               else [Path(args.output or "outputs/generated.png")])
-    refuse_existing(outputs, args.overwrite)
     loaded.net.set_train(False)
     images = sample_plan(loaded.net, spec, plan, args.trunc, args.batch)
     if args.outdir:
