@@ -10,7 +10,6 @@ the int8 variant around it; every family exports through here.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from export.parity import ParityReport, check_parity
 from export.passes import fold_affine_into_conv
 from export.tracer import TensorSpec, trace
 from runtime.atomic import write_bytes_atomic
-from runtime.interface import Interface, InterfaceError, Port, image_to_image
+from runtime.interface import Interface, InterfaceError, Port
+from runtime.interface import interface_of as declared_interface
 
 DEFAULT_OPSET = 17
 # fp32: the issue's bound. fp16: measured max |diff| (random weights, 64² and 96×128, batch 1 and 4) was
@@ -40,28 +40,27 @@ SCALAR_CHECK_FACTOR = 0.7
 
 
 def interface_of(net: nn.Cell, task: str | None = None) -> Interface:
-    """The network's declared Interface (`net.interface()`), or, for an image-to-image network that only declares
-    an integer `size_multiple` (as AnimeGANv2 first did), a 3-channel stylizer. `task` replaces the declared task
-    (a family knows that its U-Net colourises)."""
-    declare = getattr(net, "interface", None)
+    """`runtime.interface.interface_of`, with a bad declaration as an ExportError naming the network."""
     try:
-        if callable(declare):
-            spec = declare()
-        else:
-            multiple = getattr(type(net), "size_multiple", None)
-            if not isinstance(multiple, int) or multiple < 1:
-                raise ExportError(f"{type(net).__name__} declares neither interface() nor an integer "
-                                  "`size_multiple`; the export needs to know its inputs")
-            spec = image_to_image("stylize", size_multiple=multiple)
-        return dataclasses.replace(spec, task=task) if task else spec
+        return declared_interface(net, task)
     except InterfaceError as exc:
         raise ExportError(f"{type(net).__name__}: {exc}") from None
 
 
 def default_check_sizes(size_multiple: int) -> list[tuple[int, int]]:
-    """Two parity sizes, both multiples of the generator's size multiple, one square and one not."""
+    """Two parity sizes, both multiples of the generator's size multiple, one square and one not: 16m² and
+    24m×32m, or, where that would exceed 512 px (multiples above 16: a U-Net's 256, pix2pixHD's 32), the smallest
+    multiples of at least 128² and 192×256 (256² and 256×512 for multiple 256), which keeps the check of a large
+    network at seconds, not hours."""
     m = max(1, int(size_multiple))
-    return [(16 * m, 16 * m), (24 * m, 32 * m)]
+    if 32 * m <= 512:
+        return [(16 * m, 16 * m), (24 * m, 32 * m)]
+
+    def up(side: int) -> int:
+        return -(-side // m) * m
+
+    first, tall, wide = up(128), up(192), up(256)
+    return [(first, first), (tall, wide if wide != tall else wide + m)]
 
 
 def image_metadata(spec: Interface) -> dict[str, str]:

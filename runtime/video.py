@@ -12,6 +12,7 @@ Audio: packets are copied without re-encoding when the output container accepts 
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import queue
 import sys
@@ -26,6 +27,7 @@ import av
 import numpy as np
 from tqdm import tqdm
 
+from runtime.atomic import CheckedFile
 from runtime.errors import ConversionError
 from runtime.outputs import output_file
 from runtime.stylize import Stylizer
@@ -179,21 +181,41 @@ def check_video_paths(input_path: Path, output_path: Path) -> str:
     return CONTAINERS[suffix]
 
 
-def _audio_plan(in_audio, container_format: str) -> str:
-    """'copy' when the output container takes the codec as is (probed by writing a header in memory), else
-    'encode' (to AAC)."""
+def _audio_plan(input_path: Path, in_audio, container_format: str) -> str:
+    """'copy' when the output container takes the audio as it is, else 'encode' (to AAC). Decided before any frame
+    is decoded, by copying the stream's first packet into an in-memory file of that container and closing it:
+    some refusals (PCM in .mp4) only show when the trailer is written, so writing a header is not enough. (The
+    video stream is always encoded to H.264, which every container in CONTAINERS takes.)"""
     probe = av.open(io.BytesIO(), "w", format=container_format)
     try:
-        probe.add_stream_from_template(in_audio)
-        probe.start_encoding()
+        with av.open(str(input_path)) as source:
+            stream = source.streams[in_audio.index]
+            template = probe.add_stream_from_template(stream)
+            probe.start_encoding()
+            for packet in source.demux(stream):
+                if packet.size and packet.dts is not None:
+                    packet.stream = template
+                    probe.mux(packet)
+                    break
+        probe.close()
         return "copy"
     except (av.FFmpegError, ValueError):
         return "encode"
     finally:
-        try:
+        with contextlib.suppress(av.FFmpegError, ValueError):
             probe.close()
-        except av.FFmpegError:
-            pass
+
+
+# Channel count → the usual layout, for streams whose channels have no named order (raw PCM in Matroska says
+# "2 channels"): the AAC encoder refuses an unordered layout.
+_DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def _named_layout(layout) -> str:
+    channels = layout.channels
+    if any(c.name == "NONE" for c in channels) and len(channels) in _DEFAULT_LAYOUTS:
+        return _DEFAULT_LAYOUTS[len(channels)]
+    return layout.name
 
 
 def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
@@ -251,7 +273,8 @@ class VideoConverter:
         self.time_base: Fraction = self.vstream.time_base or Fraction(1, 90000)
         self.rate = self.vstream.average_rate or self.vstream.guessed_rate or Fraction(25)
         self.astream = self.container.streams.audio[0] if self.container.streams.audio else None
-        self.audio_mode = _audio_plan(self.astream, self.container_format) if self.astream else "none"
+        self.audio_mode = _audio_plan(self.input_path, self.astream, self.container_format) \
+            if self.astream else "none"
         if self.audio_mode == "encode":
             self.log(f"note: {self.astream.codec_context.name} audio cannot be copied into "
                      f"{self.output_path.suffix}; re-encoding it to AAC")
@@ -375,16 +398,32 @@ class VideoConverter:
 
     # -- encoder thread -------------------------------------------------------------------------------------------
     def _encode(self, path: Path) -> None:
+        """Encode into `path` through a CheckedFile, so a full disk stops the run at the first failed write (libav
+        alone would report it when closing the file, after converting every frame)."""
         try:
-            out = av.open(str(path), "w", format=self.container_format)
+            self._sink = CheckedFile(path)
+            out = av.open(self._sink, "w", format=self.container_format)
         except (av.FFmpegError, OSError) as exc:
-            raise ConversionError(f"cannot write {self.output_path}: {exc}") from None
+            raise ConversionError(f"cannot write {self.output_path}: {getattr(exc, 'strerror', None) or exc}") \
+                from None
         try:
             self._encode_into(out)
+            out.close()  # writes the trailer (the index of an .mp4), the last chance for a write error
+            self._sink.check()
+        except OSError as exc:  # our write error, or libav's (av's OSError subclasses it)
+            raise ConversionError(f"cannot write {self.output_path}: {exc.strerror or exc}") from None
         except av.FFmpegError as exc:
             raise ConversionError(f"cannot encode {self.output_path}: {exc}") from None
         finally:
-            out.close()
+            with contextlib.suppress(av.FFmpegError, OSError, ValueError):  # after a failure: just release it
+                out.close()
+            self._sink.close()
+
+    def _mux(self, out, packets) -> None:
+        """Mux encoded packets, stopping at once if the file could not be written."""
+        for packet in packets:
+            out.mux(packet)
+            self._sink.check()
 
     def _encode_into(self, out) -> None:
         vout = aout = resampler = None
@@ -412,19 +451,15 @@ class VideoConverter:
             frame = av.VideoFrame.from_ndarray(_even(item.image), format="rgb24").reformat(
                 format="yuv420p", dst_colorspace=self.colour.colorspace, dst_color_range="MPEG")
             frame.pts, frame.time_base = item.pts, self.time_base
-            for packet in vout.encode(frame):
-                out.mux(packet)
+            self._mux(out, vout.encode(frame))
             self.frames_out += 1
         if vout is None:
             return
-        for packet in vout.encode(None):
-            out.mux(packet)
+        self._mux(out, vout.encode(None))
         if aout is not None and self.audio_mode == "encode":
             for frame in resampler.resample(None):  # drain the resampler, then the encoder
-                for packet in aout.encode(frame):
-                    out.mux(packet)
-            for packet in aout.encode(None):
-                out.mux(packet)
+                self._mux(out, aout.encode(frame))
+            self._mux(out, aout.encode(None))
 
     def _add_streams(self, out, first_image: np.ndarray):
         height, width = _even(first_image).shape[:2]
@@ -444,19 +479,19 @@ class VideoConverter:
             self.audio_note = f"copied {self.astream.codec_context.name}"
         elif self.audio_mode == "encode":
             ctx = self.astream.codec_context
-            aout = out.add_stream("aac", rate=ctx.sample_rate, layout=ctx.layout.name)
-            resampler = av.AudioResampler(format="fltp", layout=ctx.layout.name, rate=ctx.sample_rate)
+            layout = _named_layout(ctx.layout)
+            aout = out.add_stream("aac", rate=ctx.sample_rate, layout=layout)
+            resampler = av.AudioResampler(format="fltp", layout=layout, rate=ctx.sample_rate)
             self.audio_note = f"re-encoded {ctx.name} to aac"
         return vout, aout, resampler
 
     def _write_audio(self, out, aout, resampler, item: _Audio) -> None:
         if self.audio_mode == "copy":
             item.payload.stream = aout
-            out.mux(item.payload)
+            self._mux(out, [item.payload])
             return
         for frame in resampler.resample(item.payload):
-            for packet in aout.encode(frame):
-                out.mux(packet)
+            self._mux(out, aout.encode(frame))
 
     # -- main -----------------------------------------------------------------------------------------------------
     def _infer(self, bar: tqdm) -> None:
@@ -484,6 +519,19 @@ class VideoConverter:
             flush()
         _put(self.encoded, _END, self.stop)
 
+    def _join(self, encoder: threading.Thread) -> None:
+        """Wait for both worker threads, even when an interrupt arrives while waiting: the temp output is removed
+        only after the encoder has let go of it."""
+        try:
+            encoder.join()
+        except BaseException:
+            self.stop.set()
+            encoder.join()  # run_main ignores further stop signals while the first one unwinds
+            raise
+        finally:
+            self.stop.set()  # the decoder may still be blocked on a full queue after a failure
+            self._decoder.join()
+
     def run(self) -> VideoResult:
         """Convert the whole video; the output appears only when everything succeeded."""
         self._open_input()
@@ -501,13 +549,11 @@ class VideoConverter:
                     self._infer(bar)
                 except _Stopped:
                     pass  # a worker failed: its error is raised below
-                except BaseException:
+                except BaseException:  # an error here, or an interrupt (Ctrl-C, SIGTERM, SIGHUP via run_main)
                     self.stop.set()
                     raise
                 finally:
-                    encoder.join()
-                    self.stop.set()  # the decoder may still be blocked on a full queue after a failure
-                    self._decoder.join()
+                    self._join(encoder)
                 for stage in (self._decoder, encoder):  # the decoder's error is usually the root cause
                     if stage.error is not None:
                         raise stage.error

@@ -228,7 +228,11 @@ def test_cli_imports_plain_and_wrapped_state_dicts(tmp_path, capsys, port_state_
                              capsys)
     assert code == 0, err
     assert "77 tensors" in out and "pytorch_port.yaml" in out
-    ckpt = {k: v.asnumpy() for k, v in ms.load_checkpoint(str(tmp_path / "G.ckpt")).items()}
+    from mindspore_impl.checkpoint_io import read_checkpoint
+
+    params, meta = read_checkpoint(tmp_path / "G.ckpt", with_meta=True)
+    assert meta == {"network": "G", "family": "animeganv2"}  # the file says which network it holds
+    ckpt = {k: v.asnumpy() for k, v in params.items()}
     np.testing.assert_array_equal(ckpt["block_c.4.layers.1.norm.gamma"],
                                   port_state_dict["block_c.4.layers.1.2.weight"].numpy())
     np.testing.assert_array_equal(ckpt["block_a.0.conv.weight"], port_state_dict["block_a.0.1.weight"].numpy())

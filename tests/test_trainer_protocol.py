@@ -217,3 +217,18 @@ def test_to_onnx_exports_the_named_network_of_a_run(tmp_path):
     with pytest.raises(CheckpointError, match=r"network 'D' is not one this config exports \(choose from: G_ema, G\)"):
         to_onnx(["--config", str(config), "--ckpt", str(step), "--output", str(tmp_path / "d.onnx"),
                  "--network", "D", "--quiet"])
+
+
+def test_build_network_takes_overrides_and_export_networks_use_them():
+    """CycleGAN's G_B is G_A's section with the channels swapped: overrides replace section values, and an
+    ExportNetwork computes them from the section."""
+    from mindspore_impl.families.base import ExportNetwork
+    from mindspore_impl.registry import build_network
+
+    cfg = {"generator": {"name": "toy_pool_g", "channels": 3, "width": 4}}
+    assert build_network(cfg, "generator").channels == 3
+    assert build_network(cfg, "generator", channels=1).channels == 1
+    swap = ExportNetwork("generator", overrides=lambda v: {"channels": 4 - v["channels"]})
+    assert swap.constructor_overrides(cfg["generator"]) == {"channels": 1}
+    with pytest.raises(ConfigError, match="generator: dropout"):
+        build_network(cfg, "generator", dropout=1.5)  # a value the constructor refuses names the section
