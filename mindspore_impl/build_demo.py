@@ -3,6 +3,7 @@
     python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, ~12 min on 2 CPU cores
     python mindspore_impl/build_demo.py pix2pix        # runtime/assets/demo_pix2pix.onnx + demo_page.png
     python mindspore_impl/build_demo.py acgan          # runtime/assets/demo_acgan.onnx (procedural faces)
+    python mindspore_impl/build_demo.py stylegan2      # runtime/assets/demo_stylegan2.onnx
 
 Every demo is the same pipeline, described by one `Demo` record in `DEMOS`:
 1. its training data, made offline (no datasets can be downloaded here), e.g. the "demo" cartoon style that
@@ -88,11 +89,21 @@ def prepare_acgan(cfg: dict, force: bool) -> None:
             str(cfg["data"]["image_size"]), "--overwrite")
 
 
+def prepare_stylegan2(cfg: dict, force: bool) -> None:
+    """512 procedural cartoon frames at the demo's resolution (datasets/demo_frames.py), as a zip of PNGs."""
+    frames = ROOT / cfg["data"]["source"]
+    if force or not frames.is_file():
+        run(sys.executable, "datasets/demo_frames.py", "--output", frames, "--count", "512",
+            "--size", str(cfg["data"]["resolution"]), "--overwrite")
+
+
 DEMOS = {
     "animeganv2": Demo(ROOT / "configs/animeganv2/demo.yaml", ROOT / "runtime/assets/demo_animeganv2.onnx",
                        prepare_animeganv2),
     "pix2pix": Demo(ROOT / "configs/pix2pix/demo.yaml", ROOT / "runtime/assets/demo_pix2pix.onnx", prepare_pix2pix),
     "acgan": Demo(ROOT / "configs/acgan/demo.yaml", ROOT / "runtime/assets/demo_acgan.onnx", prepare_acgan),
+    "stylegan2": Demo(ROOT / "configs/stylegan2/demo.yaml", ROOT / "runtime/assets/demo_stylegan2.onnx",
+                      prepare_stylegan2, network="G_ema"),
 }
 
 

@@ -16,7 +16,7 @@ DEMO_PHOTO = ASSETS / "demo_photo.jpg"
 DEMO_CLIP = ASSETS / "demo_clip.mp4"
 # Every bundled sampling demo; `python runtime/sample.py` without arguments samples each of them. A demo named
 # demo_<name>.onnx is rebuilt by `python mindspore_impl/build_demo.py <name>`.
-DEMO_SAMPLERS = (ASSETS / "demo_acgan.onnx",)
+DEMO_SAMPLERS = (ASSETS / "demo_acgan.onnx", ASSETS / "demo_stylegan2.onnx")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, default: Path | None = None,

@@ -128,11 +128,16 @@ def open_demos() -> list[Sampler]:
 
 
 def plan_for(sampler: Sampler, args: argparse.Namespace, tags: dict[str, str], seeds: list[int] | None) -> GridPlan:
-    """The grid `args` ask of this model (its own sigma unless --sigma)."""
-    if args.trunc is not None and sampler.scalar is None:
+    """The grid `args` ask of this model (its own sigma unless --sigma). The bundled demos differ (the ACGAN takes
+    tags, the StyleGAN2 a truncation), so without --model each option goes to the demos that take it; with
+    --model an option the model cannot take is an error."""
+    chosen = args.model is not None
+    if args.trunc is not None and sampler.scalar is None and chosen:
         raise ConversionError(f"{sampler.path.name} has no truncation (scalar) input; --trunc does not apply")
-    if tags and sampler.tags is None:
-        raise ConversionError(f"{sampler.path.name} takes no tags; --tag does not apply")
+    if sampler.tags is None:
+        if tags and chosen:
+            raise ConversionError(f"{sampler.path.name} takes no tags; --tag does not apply")
+        tags = {}  # (a --mode grid still needs tags: grid_plan says so, naming the model)
     sigma = args.sigma if args.sigma is not None else default_sigma(sampler.metadata)
     try:
         if args.mode is not None:
@@ -165,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for sampler, plan in zip(samplers, plans):
         print(f"model: {sampler.describe()}", file=sys.stderr)
-        results.append(render(sampler, plan, args.trunc, args.batch))
+        results.append(render(sampler, plan, args.trunc if sampler.scalar is not None else None, args.batch))
     if args.outdir is not None:
         for path, image in zip(planned, results[0][0]):
             print(f"wrote {save_image(path, image)}")

@@ -255,3 +255,22 @@ def test_sample_py_without_arguments_samples_every_demo(tmp_path, monkeypatch, c
         z = sampler.latents(range(16))
         expected = make_grid(sampler(z, sampler.seeded_tags(range(16)) if sampler.tags else None), 4, 4)
         np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "outputs" / f"samples_{name}.png")), expected)
+
+
+def test_demo_options_go_to_the_demos_that_take_them(tmp_path, monkeypatch, capsys):
+    """Without --model, --trunc reaches only the demo with a truncation input and --tag only the one with tags;
+    with --model the same options on a model without those inputs stay errors (test above)."""
+    demos = (build_toy_sampler(tmp_path / "demo_tagged.onnx", seed=5, psi=False),
+             build_toy_sampler(tmp_path / "demo_plain.onnx", seed=6, tags=False))
+    monkeypatch.setattr(sample, "DEMO_SAMPLERS", demos)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        run_main(sample.main, ["--trunc", "0.5", "--tag", "hair=aqua", "--tag", "eye=blue", "--seeds", "0-3"])
+    assert done.value.code == 0, capsys.readouterr().err
+    tagged, plain = (Sampler(p) for p in demos)
+    expected_tagged = make_grid(tagged(tagged.latents(range(4)), tagged.encode_tags({"hair": "aqua", "eye": "blue"})),
+                                2, 2)
+    expected_plain = make_grid(plain(plain.latents(range(4)), None, psi=0.5), 2, 2)
+    assert not np.array_equal(expected_plain, make_grid(plain(plain.latents(range(4)), None, psi=1.0), 2, 2))
+    for name, expected in (("tagged", expected_tagged), ("plain", expected_plain)):
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "outputs" / f"samples_{name}.png")), expected)

@@ -9,3 +9,4 @@ from mindspore_impl.weights import animeganv2_pt  # noqa: F401
 from mindspore_impl.weights import animeganv2_mindspore_port  # noqa: F401
 from mindspore_impl.weights import cyclegan_pt, pix2pix_pt, pix2pixhd_pt  # noqa: F401
 from mindspore_impl.weights import acgan_pt  # noqa: F401
+from mindspore_impl.weights import stylegan2_pkl  # noqa: F401

@@ -174,18 +174,23 @@ class Importer:
     name: str = ""
     build_for_config: Callable[[dict], object] | None = None
     table_for: Callable[[object], RenameTable] | None = None
+    default: bool | None = None  # imported when no network is named; None: the one named G (StyleGAN2: G_ema)
 
     def table_of(self, net) -> RenameTable:
         """The rename table for `net` (the target built for this import)."""
         return self.table_for(net) if self.table_for is not None else self.table
 
     @property
+    def is_default(self) -> bool:
+        return self.network == "G" if self.default is None else self.default
+
+    @property
     def key(self) -> str:
-        """Its name in IMPORTERS: `name` when given, else the family for its generator `G` and `family:NETWORK`
-        for the other networks."""
+        """Its name in IMPORTERS: `name` when given, else the family for its default network and
+        `family:NETWORK` for the others."""
         if self.name:
             return self.name
-        return self.family if self.network == "G" else f"{self.family}:{self.network}"
+        return self.family if self.is_default else f"{self.family}:{self.network}"
 
 
 # Importers by `Importer.key` (each module of this package registers its own, so a new family adds a module).
@@ -198,8 +203,11 @@ def register(importer: Importer) -> Importer:
 
 
 def find_importer(family: str, network: str | None = None) -> Importer:
-    """The importer of `network` (default: the family's generator) of `family`; RegistryError lists the choices."""
-    key = family if network in (None, "G") else f"{family}:{network}"
+    """The importer of `network` (default: the family's default network, usually G) of `family`; RegistryError
+    lists the choices."""
+    key = family if network is None else f"{family}:{network}"
+    if key not in IMPORTERS and family in IMPORTERS and IMPORTERS.get(family).network == network:
+        key = family  # the default network named explicitly
     if key not in IMPORTERS and family in IMPORTERS:
         default = IMPORTERS.get(family).network  # what --network may be left out for (G, or e.g. G_A)
         others = sorted(k.split(":", 1)[1] for k in IMPORTERS.names() if k.startswith(f"{family}:"))
