@@ -232,8 +232,9 @@ def test_video_projection_outputs_warm_start_and_resume(nets, video, tmp_path, c
     for i in (1, 2):
         target = np.asarray(Image.open(full / "frames" / f"target_{i:05d}.png"), np.float64)
         proj = np.asarray(Image.open(full / "frames" / f"proj_{i:05d}.png"), np.float64)
-        print(f"frame {i}: |proj - target| {np.abs(proj - target).mean():.2f}, "
-              f"|G(w_avg) - target| {np.abs(base - target).mean():.2f}")
+        with capsys.disabled():
+            print(f"frame {i}: |proj - target| {np.abs(proj - target).mean():.2f}, "
+                  f"|G(w_avg) - target| {np.abs(base - target).mean():.2f}")
         assert np.abs(proj - target).mean() < 0.3 * np.abs(base - target).mean()
 
     code, _, err = run_cli(["project", *net_args(nets), "--target", clip, "--outdir", part, *VIDEO_STEPS, *FAST,
@@ -300,7 +301,8 @@ def test_ascent_raises_the_discriminators_probability(nets, tmp_path, capsys, sp
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [0, 20, 40, 60]
     p = [float(r["p"]) for r in rows]
-    print(f"ascent {space}: p {p}")
+    with capsys.disabled():
+        print(f"ascent {space}: p {p}")
     assert p[-1] > p[0] + 0.1  # measured: image 0.47 -> 0.67, w 0.38 -> 0.59
     assert all(b > a for a, b in zip(p, p[1:]))
     report = (out / "report.md").read_text()
