@@ -564,3 +564,46 @@ class VideoConverter:
             self.container.close()
         return VideoResult(self.output_path, self.frames_out, time.perf_counter() - started, self.audio_note,
                            self.rotation)
+
+
+def write_video(path: str | Path, frames, fps: float | Fraction, crf: int = 18, preset: str = "medium") -> int:
+    """Encode RGB uint8 frames [H, W, 3] (all one size) as H.264 yuv420p, no audio, into `path` (a suffix of
+    CONTAINERS), atomically; returns the number of frames. Odd sides lose their last row/column (yuv420p).
+    Frame i is shown at i / fps. For encoding frames a program made (projections, interpolations), where
+    VideoConverter converts an input video."""
+    path = Path(path)
+    container = CONTAINERS.get(path.suffix.lower())
+    if container is None:
+        raise ConversionError(f"{path}: video output must end in one of {', '.join(sorted(CONTAINERS))}")
+    if preset not in X264_PRESETS or not 0 <= crf <= 51:
+        raise ConversionError(f"x264 preset {preset!r} / crf {crf}: choose a preset of {', '.join(X264_PRESETS)} "
+                              "and a crf in 0..51")
+    rate = Fraction(fps).limit_denominator(1001)
+    if rate <= 0:
+        raise ConversionError(f"frame rate {fps} must be positive")
+    count, shape = 0, None
+    with output_file(path) as tmp:
+        try:
+            with av.open(str(tmp), "w", format=container) as out:
+                stream = None
+                for image in frames:
+                    image = _even(np.ascontiguousarray(image, dtype=np.uint8))
+                    if stream is None:
+                        shape = image.shape
+                        stream = out.add_stream("libx264", rate=rate)
+                        stream.height, stream.width = shape[:2]
+                        stream.pix_fmt = "yuv420p"
+                        stream.options = {"crf": str(crf), "preset": preset}
+                    if image.shape != shape:
+                        raise ConversionError(f"{path}: frame {count} is {image.shape[:2]}, not {shape[:2]} like "
+                                              "the first")
+                    frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                    frame.pts, frame.time_base = count, 1 / rate
+                    out.mux(stream.encode(frame))
+                    count += 1
+                if stream is None:
+                    raise ConversionError(f"{path}: no frames to write")
+                out.mux(stream.encode(None))
+        except av.FFmpegError as exc:
+            raise ConversionError(f"cannot encode {path}: {exc}") from None
+    return count
