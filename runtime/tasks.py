@@ -8,12 +8,13 @@ from runtime.errors import ConversionError
 
 IMAGE_COMMANDS = ("runtime/photo2anime.py", "runtime/video2anime.py")
 SAMPLE_COMMAND = "runtime/sample.py"
+PREDICT_COMMAND = "runtime/manga2anime.py"
 
 
 @dataclass(frozen=True)
 class Route:
     what: str                   # how an error names such a model
-    runner: str                 # "image" (session.Generator) or "sample" (sampler.Sampler)
+    runner: str                 # "image" (session.Generator), "sample" (sampler.Sampler), "predict" (predictor)
     commands: tuple[str, ...]   # the CLIs that run it
 
 
@@ -22,6 +23,7 @@ ROUTES = {
     # Colorization models are image-to-image too (grey in, colour out), so the photo and video CLIs run them for now.
     "colorize": Route("a colorization model", "image", IMAGE_COMMANDS),
     "sample": Route("a sampling model", "sample", (SAMPLE_COMMAND,)),
+    "predict": Route("a future-frame predictor", "predict", (PREDICT_COMMAND,)),
 }
 
 

@@ -9,6 +9,8 @@ variable frame rate survive unchanged; with --start the whole timeline (audio in
 kept frame is at 0. Rotation: frames carrying display-matrix rotation are rotated upright before inference and
 the output is written upright with no rotation metadata (plays correctly everywhere, model sees upright content).
 Audio: packets are copied without re-encoding when the output container accepts the codec, else re-encoded to AAC.
+
+`write_frames` encodes frames made in memory (a predicted clip) with the same H.264 stream settings.
 """
 from __future__ import annotations
 
@@ -210,6 +212,76 @@ def _even(image: np.ndarray) -> np.ndarray:
     return np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
+def add_h264_stream(out, shape: tuple, rate, time_base: Fraction, crf: int, preset: str,
+                    colour: _Colour | None = None):
+    """The one H.264 (yuv420p, limited range) video stream every video this project writes uses, sized for
+    frames of `shape` (odd sides padded by `_even`), tagged with the input's colours when `colour` knows them."""
+    height, width = _even(np.empty((shape[0], shape[1], 1), np.uint8)).shape[:2]
+    vout = out.add_stream("libx264", rate=rate)
+    vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
+    vout.time_base = time_base
+    vout.codec_context.time_base = time_base
+    vout.options = {"crf": str(crf), "preset": preset}
+    vout.codec_context.color_range = 1  # MPEG (limited) range, what encode_rgb's reformat produces
+    if colour is not None and colour.colorspace is not None:
+        vout.codec_context.colorspace = colour.colorspace
+        vout.codec_context.color_primaries = colour.primaries
+        vout.codec_context.color_trc = colour.trc
+    return vout
+
+
+def encode_rgb(out, vout, image: np.ndarray, pts: int, time_base: Fraction, colorspace: int | None = None) -> None:
+    """Encode one RGB uint8 frame into `vout` (converted with `colorspace`'s matrix; None: BT.601) and mux it."""
+    frame = av.VideoFrame.from_ndarray(_even(image), format="rgb24").reformat(
+        format="yuv420p", dst_colorspace=colorspace, dst_color_range="MPEG")
+    frame.pts, frame.time_base = pts, time_base
+    for packet in vout.encode(frame):
+        out.mux(packet)
+
+
+def write_frames(path: str | Path, frames, fps: float = 24, crf: int = 18, preset: str = "medium",
+                 progress: bool = False, total: int | None = None) -> int:
+    """Encode RGB uint8 frames (an iterable of equal-size [H, W, 3] arrays) as an H.264 video at a constant `fps`,
+    written atomically (nothing is left behind on failure); returns the frame count. Same stream settings as the
+    video conversion (`add_h264_stream`, `encode_rgb`), untagged BT.601 colours, no audio."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in CONTAINERS:
+        raise ConversionError(f"unsupported output type {suffix or '(no extension)'!r} for {path}; "
+                              f"supported: {', '.join(sorted(CONTAINERS))}")
+    VideoOptions(crf=crf, preset=preset)  # the same checks as the conversion's options
+    rate = Fraction(fps).limit_denominator(1001)
+    if rate <= 0:
+        raise ConversionError(f"frame rate {fps} must be positive")
+    time_base = 1 / rate
+    count, shape = 0, None
+    with output_file(path) as tmp:
+        try:
+            with av.open(str(tmp), "w", format=CONTAINERS[suffix]) as out:
+                vout = None
+                for image in tqdm(frames, total=total, unit="frame", desc=path.name, disable=not progress,
+                                  file=sys.stderr, leave=False):
+                    image = np.asarray(image)
+                    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+                        raise ConversionError(f"frame {count}: expected RGB uint8 [H, W, 3], got {image.dtype} "
+                                              f"{list(image.shape)}")
+                    if vout is None:
+                        shape = image.shape
+                        vout = add_h264_stream(out, shape, rate, time_base, crf, preset)
+                    elif image.shape != shape:
+                        raise ConversionError(f"frame {count} is {image.shape[1]}x{image.shape[0]}, the first was "
+                                              f"{shape[1]}x{shape[0]}; a video has one frame size")
+                    encode_rgb(out, vout, image, count, time_base)
+                    count += 1
+                if vout is None:
+                    raise ConversionError(f"no frames to write to {path}")
+                for packet in vout.encode(None):
+                    out.mux(packet)
+        except av.FFmpegError as exc:
+            raise ConversionError(f"cannot encode {path}: {exc}") from None
+    return count
+
+
 class VideoConverter:
     """Converts one video with a Stylizer; `run()` does the work and returns a VideoResult."""
 
@@ -409,11 +481,7 @@ class VideoConverter:
             if item.image.shape != first_shape:
                 raise ConversionError(f"the frame size changes mid-stream ({first_shape[:2]} → "
                                       f"{item.image.shape[:2]}); such videos are not supported")
-            frame = av.VideoFrame.from_ndarray(_even(item.image), format="rgb24").reformat(
-                format="yuv420p", dst_colorspace=self.colour.colorspace, dst_color_range="MPEG")
-            frame.pts, frame.time_base = item.pts, self.time_base
-            for packet in vout.encode(frame):
-                out.mux(packet)
+            encode_rgb(out, vout, item.image, item.pts, self.time_base, self.colour.colorspace)
             self.frames_out += 1
         if vout is None:
             return
@@ -427,17 +495,8 @@ class VideoConverter:
                 out.mux(packet)
 
     def _add_streams(self, out, first_image: np.ndarray):
-        height, width = _even(first_image).shape[:2]
-        vout = out.add_stream("libx264", rate=self.rate)
-        vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
-        vout.time_base = self.time_base
-        vout.codec_context.time_base = self.time_base
-        vout.options = {"crf": str(self.options.crf), "preset": self.options.preset}
-        vout.codec_context.color_range = 1  # MPEG (limited) range, what reformat above produces
-        if self.colour.colorspace is not None:
-            vout.codec_context.colorspace = self.colour.colorspace
-            vout.codec_context.color_primaries = self.colour.primaries
-            vout.codec_context.color_trc = self.colour.trc
+        vout = add_h264_stream(out, first_image.shape, self.rate, self.time_base, self.options.crf,
+                               self.options.preset, self.colour)
         aout = resampler = None
         if self.audio_mode == "copy":
             aout = out.add_stream_from_template(self.astream)

@@ -1,3 +1,4 @@
 """Importing this package registers every network factory (the registry's decorators run on import)."""
 from mindspore_impl.models import animeganv2  # noqa: F401
 from mindspore_impl.models import autoencoder  # noqa: F401
+from mindspore_impl.models import frame_predictor  # noqa: F401
