@@ -1,6 +1,7 @@
 """Rebuild a bundled demo model from nothing, with one command per demo:
 
     python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, ~12 min on 2 CPU cores
+    python mindspore_impl/build_demo.py predictor      # runtime/assets/demo_predictor.onnx (+ demo page, first frame)
 
 Every demo is the same pipeline, described by one `Demo` record in `DEMOS`:
 1. its training data, made offline (no datasets can be downloaded here), e.g. the "demo" cartoon style that
@@ -60,9 +61,26 @@ def prepare_animeganv2(cfg: dict, force: bool) -> None:
         random_vgg19_checkpoint(vgg, seed=0)
 
 
+def prepare_predictor(cfg: dict, force: bool) -> None:
+    """The moving-shapes project at 64 px through the manGANime tooling (10 episodes, the last 2 held out), and the
+    runtime demo's page and first frame: those of the first held-out triple (an episode training never saw)."""
+    import csv
+
+    dataset = ROOT / cfg["data"]["root"]
+    if force or not (dataset / "triples.csv").is_file():
+        run(sys.executable, "datasets/manganime/moving_shapes.py", "--out", dataset.parent, "--size", "64",
+            "--page-side", "128", "--episodes", "10", "--val", "2", "--force")
+    with open(dataset / "triples.csv", newline="") as fh:
+        first = next(row for row in csv.DictReader(fh) if row["split"] == "val")
+    for key, name in (("page_path", "demo_page.png"), ("frame_path", "demo_first_frame.png")):
+        shutil.copyfile(dataset / first[key], ROOT / "runtime/assets" / name)
+
+
 DEMOS = {
     "animeganv2": Demo(ROOT / "configs/animeganv2/demo.yaml", ROOT / "runtime/assets/demo_animeganv2.onnx",
                        prepare_animeganv2),
+    "predictor": Demo(ROOT / "configs/frame_predictor/demo.yaml", ROOT / "runtime/assets/demo_predictor.onnx",
+                      prepare_predictor),
 }
 
 

@@ -6,6 +6,9 @@ The two commands of `mindspore_impl/manganime.py` built on the frame-predictor f
   saw), next to the **copy-last-frame** baseline (predict that nothing moves) and to the predictor fed the *wrong*
   pages (each sample gets the page of the sample half the split away): if that row is no better than the true
   pages, the model ignores the manga.
+  With `--horizon H` (default 4) it also rolls the predictor out H steps from every held-out frame that has H
+  successors in its shot (predictions fed back, the page fixed, as `generate` does) and scores the H-th prediction
+  against the frame H steps on, next to copying the first frame that far: one-step scores hide drift.
 - `generate`: roll the predictor out autoregressively from a first frame and a page into an H.264 clip (the first
   frame, then each prediction fed back), with the same rollout and preprocessing as runtime/manga2anime.py.
 
@@ -50,6 +53,10 @@ class Evaluation:
     model: Scores
     copy_last: Scores
     wrong_pages: Scores | None
+    horizon: int = 0
+    rollout: Scores | None = None        # the predictor's H-th autoregressive step vs the frame H steps on
+    rollout_copy: Scores | None = None   # the first frame vs the frame H steps on
+    rollout_starts: int = 0
 
     @property
     def mse_ratio(self) -> float:
@@ -60,7 +67,11 @@ class Evaluation:
         rows = [("predictor", self.model), ("copy last frame", self.copy_last)]
         if self.wrong_pages is not None:
             rows.append(("predictor, wrong pages", self.wrong_pages))
-        lines = [f"held-out split '{self.split}': {self.samples} triples, stride {self.stride}",
+        if self.rollout is not None:
+            rows += [(f"predictor, {self.horizon} steps rolled out", self.rollout),
+                     (f"copy last frame, {self.horizon} steps ahead", self.rollout_copy)]
+        lines = [f"held-out split '{self.split}': {self.samples} triples, stride {self.stride}"
+                 + (f"; {self.rollout_starts} rollouts of {self.horizon} steps" if self.rollout else ""),
                  "| prediction | MSE | PSNR (dB) |", "|---|---|---|"]
         lines += [f"| {name} | {s.mse:.5f} | {s.psnr:.2f} |" for name, s in rows]
         lines.append(f"predictor MSE = {self.mse_ratio:.3f} x copy-last-frame "
@@ -81,8 +92,58 @@ def predict(net, batch: dict, page: np.ndarray | None = None) -> np.ndarray:
     return net(*[ms.Tensor(a) for a in args]).asnumpy()
 
 
-def evaluate(net, triples, batch_size: int = 16, wrong_pages: bool = True, progress: bool = False) -> Evaluation:
-    """Score `net` on every sample of `triples` (a PredictionTriples), with the baselines of the module docstring."""
+def _squared(pred: np.ndarray, target: np.ndarray) -> float:
+    """Sum of squared errors on [0, 1] pixel values ((Δ/2)² for values in [-1, 1])."""
+    return float(np.sum(np.square((pred.astype(np.float64) - target) / 2.0)))
+
+
+def rollout_chains(triples, horizon: int) -> list[list[int]]:
+    """Sample indices [i, next(i), …] of `horizon` consecutive samples (each starting where the previous one's
+    target is), for every sample that has them."""
+    index = {(s.episode, s.raw_frame): i for i, s in enumerate(triples.samples)}
+    chains = []
+    for i, sample in enumerate(triples.samples):
+        chain = [i]
+        while len(chain) < horizon:
+            following = index.get((sample.episode, triples.samples[chain[-1]].raw_frame + triples.stride))
+            if following is None:
+                break
+            chain.append(following)
+        if len(chain) == horizon:
+            chains.append(chain)
+    return chains
+
+
+def evaluate_rollout(net, triples, horizon: int, batch_size: int = 16) -> tuple[Scores, Scores, int] | None:
+    """(predictor, copy) scores `horizon` steps ahead and the number of rollouts, or None when no sample has
+    `horizon` successors. Each rollout starts from a sample's own frame and earlier frames, keeps its page, and
+    feeds the predictions back (runtime/predictor.py `rollout` does the same)."""
+    from runtime.predictor import FRAME, PAGE, previous_names
+
+    chains = rollout_chains(triples, horizon)
+    if not chains:
+        return None
+    names = previous_names(net.context)
+    sums, pixels = {"model": 0.0, "copy": 0.0}, 0
+    for start in range(0, len(chains), batch_size):
+        part = chains[start:start + batch_size]
+        batch = triples.arrays([c[0] for c in part])
+        target = triples.arrays([c[-1] for c in part])["target"]
+        current, history = batch[FRAME], [batch[k] for k in names]
+        for _ in range(horizon):
+            following = predict(net, {FRAME: current, PAGE: batch[PAGE], **dict(zip(names, history))})
+            history = [current] + history[:-1] if history else []
+            current = following
+        sums["model"] += _squared(current, target)
+        sums["copy"] += _squared(batch[FRAME], target)
+        pixels += target.size
+    return Scores.of(sums["model"], pixels), Scores.of(sums["copy"], pixels), len(chains)
+
+
+def evaluate(net, triples, batch_size: int = 16, wrong_pages: bool = True, horizon: int = 0,
+             progress: bool = False) -> Evaluation:
+    """Score `net` on every sample of `triples` (a PredictionTriples), with the baselines of the module docstring;
+    `horizon` > 1 adds the rollout scores."""
     from tqdm import tqdm
 
     net.set_train(False)
@@ -94,18 +155,18 @@ def evaluate(net, triples, batch_size: int = 16, wrong_pages: bool = True, progr
         indices = list(range(start, min(n, start + batch_size)))
         batch = triples.arrays(indices)
         target = batch["target"]
-
-        def squared(pred):  # on [0, 1] pixel values: (Δ/2)²
-            return float(np.sum(np.square((pred.astype(np.float64) - target) / 2.0)))
-
-        sums["model"] += squared(predict(net, batch))
-        sums["copy"] += squared(batch["frame"])
+        sums["model"] += _squared(predict(net, batch), target)
+        sums["copy"] += _squared(batch["frame"], target)
         if shift:
             other = triples.arrays([(i + shift) % n for i in indices])["page"]
-            sums["wrong"] += squared(predict(net, batch, page=other))
+            sums["wrong"] += _squared(predict(net, batch, page=other), target)
         pixels += target.size
-    return Evaluation(triples.split, n, triples.stride, Scores.of(sums["model"], pixels),
-                      Scores.of(sums["copy"], pixels), Scores.of(sums["wrong"], pixels) if shift else None)
+    result = Evaluation(triples.split, n, triples.stride, Scores.of(sums["model"], pixels),
+                        Scores.of(sums["copy"], pixels), Scores.of(sums["wrong"], pixels) if shift else None)
+    rolled = evaluate_rollout(net, triples, horizon, batch_size) if horizon > 1 else None
+    if rolled is not None:
+        result.horizon, (result.rollout, result.rollout_copy, result.rollout_starts) = horizon, rolled
+    return result
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -146,13 +207,18 @@ def add_model_arguments(p) -> None:
 
 
 def add_test_arguments(p) -> None:
+    from runtime.outputs import add_overwrite_argument
+
     add_model_arguments(p)
     p.add_argument("--split", choices=("val", "train"), default="val",
                    help="which triples to score (default: the held-out episodes, val)")
     p.add_argument("--stride", type=int, default=None, help="frames from input to target (default: the config's)")
+    p.add_argument("--horizon", type=int, default=4,
+                   help="also score H-step rollouts (default 4; 0 or 1: one-step scores only)")
     p.add_argument("--batch", type=int, default=16, help="samples per forward pass")
     p.add_argument("--json", type=Path, default=None, help="also write the scores as JSON here")
     p.add_argument("--no-progress", action="store_true")
+    add_overwrite_argument(p)
 
 
 def run_test(args) -> int:
@@ -162,10 +228,12 @@ def run_test(args) -> int:
     if args.batch < 1:
         raise PredictionError(f"--batch must be >= 1, got {args.batch}")
     if args.json is not None:
-        refuse_existing([args.json], getattr(args, "overwrite", False))
+        refuse_existing([args.json], args.overwrite)
     cfg, net = load_predictor(args.config, args.ckpt, args.overrides, args.device)
     triples = held_out(cfg, net, args.split, args.stride)
-    result = evaluate(net, triples, args.batch, progress=not args.no_progress)
+    if args.horizon < 0:
+        raise PredictionError(f"--horizon must be >= 0, got {args.horizon}")
+    result = evaluate(net, triples, args.batch, horizon=args.horizon, progress=not args.no_progress)
     print(result.table())
     if args.json is not None:
         write_text_atomic(args.json, result.to_json() + "\n", make_parents=True)

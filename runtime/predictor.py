@@ -38,7 +38,7 @@ def previous_names(context: int) -> list[str]:
 
 
 def scale_pixels(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
-    """uint8 → float32 in `value_range` (0 → low, 255 → high), the inverse of `session.to_pixels` up to rounding."""
+    """uint8 → float32 in `value_range` (0 → low, 255 → high); inverse of `session.to_pixels` up to rounding."""
     lo, hi = value_range
     return images.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
 

