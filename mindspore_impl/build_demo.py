@@ -62,14 +62,14 @@ def prepare_animeganv2(cfg: dict, force: bool) -> None:
 
 
 def prepare_predictor(cfg: dict, force: bool) -> None:
-    """The moving-shapes project at 64 px through the manGANime tooling (10 episodes, the last 2 held out), and the
+    """The moving-shapes project at 64 px through the manGANime tooling (14 episodes, the last 2 held out), and the
     runtime demo's page and first frame: those of the first held-out triple (an episode training never saw)."""
     import csv
 
     dataset = ROOT / cfg["data"]["root"]
     if force or not (dataset / "triples.csv").is_file():
         run(sys.executable, "datasets/manganime/moving_shapes.py", "--out", dataset.parent, "--size", "64",
-            "--page-side", "128", "--episodes", "10", "--val", "2", "--force")
+            "--page-side", "128", "--episodes", "14", "--val", "2", "--force")
     with open(dataset / "triples.csv", newline="") as fh:
         first = next(row for row in csv.DictReader(fh) if row["split"] == "val")
     for key, name in (("page_path", "demo_page.png"), ("frame_path", "demo_first_frame.png")):

@@ -248,7 +248,7 @@ def add_generate_arguments(p) -> None:
     from runtime.outputs import add_overwrite_argument
 
     add_model_arguments(p)
-    p.add_argument("--frames", type=int, default=48, help="frames in the clip: the first, then predictions (48)")
+    p.add_argument("--frames", type=int, default=12, help="frames in the clip: the first, then predictions (12)")
     p.add_argument("--page", type=Path, default=None,
                    help="manga page image (default: the page of the held-out sample --sample)")
     p.add_argument("--first-frame", type=Path, default=None,

@@ -2,7 +2,7 @@
 
     python mindspore_impl/manganime.py train --config configs/frame_predictor/demo.yaml [--set K=V] [--resume]
     python mindspore_impl/manganime.py test --config C.yaml --ckpt RUN/generator.ckpt [--json scores.json]
-    python mindspore_impl/manganime.py generate --config C.yaml --ckpt RUN/generator.ckpt --frames 48 \\
+    python mindspore_impl/manganime.py generate --config C.yaml --ckpt RUN/generator.ckpt --frames 12 \\
         [--page PAGE.png] [--first-frame F.png] --output clip.mp4 [--strip strip.png]
 
 - train: the shared trainer (`mindspore_impl/train.py`, same options) on a frame_predictor config;

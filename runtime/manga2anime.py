@@ -1,7 +1,7 @@
 """Make an anime clip from a manga page and a first frame with an ONNX future-frame predictor (task `predict`).
 
     python runtime/manga2anime.py                         # the bundled demo predictor, page and first frame
-    python runtime/manga2anime.py --model predictor.onnx --page PAGE.png --first-frame F.png --frames 48 \\
+    python runtime/manga2anime.py --model predictor.onnx --page PAGE.png --first-frame F.png --frames 12 \\
         --output clip.mp4 [--strip strip.png] [--fps 12] [--overwrite]
 
 The clip holds --frames frames: the first frame (resized so its sides are multiples of the model's size multiple,
@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--page", type=Path, default=DEMO_PAGE, help="manga page image (default: the demo page)")
     parser.add_argument("--first-frame", type=Path, default=DEMO_FIRST_FRAME,
                         help="the clip's first frame (default: the demo frame)")
-    parser.add_argument("--frames", type=positive_int, default=48,
-                        help="frames in the clip, the first included (default 48)")
+    parser.add_argument("--frames", type=positive_int, default=12,
+                        help="frames in the clip, the first included (default 12)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"the clip (default {DEFAULT_OUTPUT})")
     parser.add_argument("--strip", type=Path, default=None,
                         help=f"also write {STRIP_FRAMES} evenly spaced frames side by side as one image")

@@ -23,9 +23,10 @@ from runtime.interface import Interface, InterfaceError, image_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "frame_predictor" / "tiny.yaml"
-STEPS = 150
-# Held-out MSE must be below this fraction of copy-last-frame's; measured at STEPS: see docs/manganime_predictor.md.
-MARGIN = 0.75
+STEPS = 100
+# Held-out MSE must be below this fraction of copy-last-frame's. Measured at STEPS here: 0.538 (PSNR +2.69 dB; with
+# wrong pages 1.48x the predictor's MSE); see docs/manganime_predictor.md.
+MARGIN = 0.7
 
 
 def tiny_config(run_dir, data_root, *overrides) -> dict:
@@ -65,7 +66,7 @@ def test_short_training_beats_copy_last_frame_and_reads_the_page(trained):
     cfg, run, net, result = trained
     assert result.samples == 56 and result.split == "val"
     assert result.mse_ratio < MARGIN, result.table()
-    assert result.model.psnr > result.copy_last.psnr + 1.0, result.table()
+    assert result.model.psnr > result.copy_last.psnr + 1.5, result.table()
     # with the pages of other samples the same network does clearly worse: it uses what the page says
     assert result.wrong_pages.mse > 1.25 * result.model.mse, result.table()
     header = (run / "losses.csv").read_text().splitlines()[0].split(",")
@@ -74,14 +75,17 @@ def test_short_training_beats_copy_last_frame_and_reads_the_page(trained):
 
 
 def test_resume_is_bit_exact(dataset, tmp_path):
-    """Steps 1-4 in one run vs 1-2 then a resumed 3-4, with one earlier frame as input (context 1)."""
-    common = ("generator.context=1", "train.batch_size=4", "train.jit=false", "train.ckpt_every=2")
+    """Steps 1-4 in one run vs 1-2 then a resumed 3-4, with one earlier frame as input (context 1) and 2-step
+    rollout training (unroll 2)."""
+    common = ("generator.context=1", "data.unroll=2", "train.batch_size=4", "train.jit=false",
+              "train.ckpt_every=2")
     build_trainer(tiny_config(tmp_path / "whole", dataset, *common, "train.max_steps=4")).fit(progress=False)
     build_trainer(tiny_config(tmp_path / "split", dataset, *common, "train.max_steps=2")).fit(progress=False)
     resumed = build_trainer(tiny_config(tmp_path / "split", dataset, *common, "train.max_steps=4"),
                             resume_latest=True)
     assert resumed.state["global_step"] == 2
     resumed.fit(progress=False)
+    assert "G/mse_step2" in (tmp_path / "split/losses.csv").read_text().splitlines()[0]
     a = ms.load_checkpoint(str(tmp_path / "whole/checkpoints/step_00000004.ckpt"))
     b = ms.load_checkpoint(str(tmp_path / "split/checkpoints/step_00000004.ckpt"))
     assert set(a) == set(b) and any(k.startswith("opt_G/") for k in a)
@@ -144,7 +148,7 @@ def test_manga2anime_clip_count_size_strip_and_errors(exported, dataset, tmp_pat
     code, _, err = cli(manga2anime.main, args, capsys)
     assert code == 2 and err.strip() == f"error: {clip} exists; pass --overwrite to replace it"
     code, _, err = cli(manga2anime.main, args + ["--overwrite", "--page", tmp_path / "none.png"], capsys)
-    assert code == 2 and "input not found" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error: input not found")
     demo_stylizer = ROOT / "runtime/assets/demo_animeganv2.onnx"
     code, _, err = cli(manga2anime.main, args + ["--overwrite", "--model", demo_stylizer], capsys)
     assert code == 2 and "use runtime/photo2anime.py" in err
@@ -223,4 +227,4 @@ def test_demo_runs_without_arguments(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     frames = read_clip(tmp_path / "outputs" / "manga2anime.mp4")
-    assert len(frames) == 48 and frames[0].shape[0] % 8 == 0
+    assert len(frames) == 12 and frames[0].shape == (64, 64, 3)

@@ -122,6 +122,18 @@ def test_stride_chains_consecutive_pairs(project):
         PredictionTriples(root / "stride2", "train", stride=3)
 
 
+def test_unroll_carries_the_later_frames_of_one_shot(project):
+    loader = PredictionTriples(project[0] / "dataset", "train", unroll=3, page_size=(32, 32))
+    assert len(loader) == 3 * 3 * 3  # per labelled shot of 6 frames, 3 have 3 successors in the shot
+    for s in loader.samples:
+        raws = [int(p.rsplit("/", 1)[1].split(".")[0]) for p in (s.target, *s.later)]
+        assert raws == [s.raw_frame + 1, s.raw_frame + 2, s.raw_frame + 3]
+        shots = project[3][s.episode].frame_shot
+        assert len({shots[r - TITLE_FRAMES] for r in [s.raw_frame, *raws]}) == 1
+    batch = loader.batch(0, 0, 2)
+    assert set(batch) == {"frame", "page", "target", "target_2", "target_3"}
+
+
 def test_earlier_frames_are_found_or_repeated_at_a_shot_start(project):
     loader = PredictionTriples(project[0] / "dataset", "train", context=2, page_size=(32, 32))
     by_raw = {(s.episode, s.raw_frame): s for s in loader.samples}

@@ -9,6 +9,8 @@ there, and whole episodes are held out as split "val". Here:
 - `stride`: raw frames between the input and the target. It must be a multiple m of the export's stride
   (dataset.json); for m > 1 a sample chains m consecutive rows, so it exists only where all m pairs exist (no cut,
   no excluded range, all labelled in between); the page is the current frame's.
+- `unroll` = K: the sample also carries the frames 2·stride … K·stride on (`target_2` … `target_K`), for training
+  on K-step autoregressive rollouts; only frames with K successors (in pairs that exist) start a sample.
 - `context` = k earlier frames, `stride` apart, found by chaining rows backwards. Where the history runs out (the
   start of a shot or episode), the earliest frame found is repeated: a still history, as the runtime's rollouts
   start (runtime/predictor.py `rollout`).
@@ -49,6 +51,7 @@ class Sample:
     target: str          # the frame `stride` raw frames later
     page_path: str
     previous: tuple[str, ...] = ()  # previous_1 (one stride back) … previous_k
+    later: tuple[str, ...] = ()     # the frames 2·stride … K·stride on (unroll K)
 
 
 def read_rows(root: Path) -> list[dict]:
@@ -80,7 +83,13 @@ def export_stride(root: Path) -> int:
     return stride
 
 
-def build_samples(rows: list[dict], split: str, base_stride: int, stride: int, context: int) -> list[Sample]:
+def target_names(unroll: int) -> list[str]:
+    """Batch keys of the frames 1 … K strides on: target, target_2 … target_K."""
+    return ["target"] + [f"target_{k}" for k in range(2, unroll + 1)]
+
+
+def build_samples(rows: list[dict], split: str, base_stride: int, stride: int, context: int,
+                  unroll: int = 1) -> list[Sample]:
     """The samples of `split` (see the module docstring), in the CSV's order."""
     if stride % base_stride:
         raise ManganimeError(f"stride {stride} is not a multiple of the export's stride {base_stride}")
@@ -103,6 +112,15 @@ def build_samples(rows: list[dict], split: str, base_stride: int, stride: int, c
         if row["split"] != split:
             continue
         forward = chain(row["episode"], row["raw_frame"])
+        later = []
+        for k in range(2, unroll + 1):  # the frames 2 … K strides on, each one chain further
+            if forward is None:
+                break
+            step = chain(row["episode"], row["raw_frame"] + (k - 1) * stride)
+            if step is None:
+                forward = None
+                break
+            later.append(step[-1]["next_path"])
         if forward is None:
             continue
         history: list[str] = []
@@ -113,23 +131,24 @@ def build_samples(rows: list[dict], split: str, base_stride: int, stride: int, c
             history.append(back[0]["frame_path"])
         history += [history[-1] if history else row["frame_path"]] * (context - len(history))
         samples.append(Sample(row["episode"], row["raw_frame"], row["page"], row["frame_path"],
-                              forward[-1]["next_path"], row["page_path"], tuple(history)))
+                              forward[-1]["next_path"], row["page_path"], tuple(history), tuple(later)))
     return samples
 
 
 class PredictionTriples:
     """Samples of one split of a dataset export, as float32 NCHW batches for the frame-predictor family.
 
-    Batch keys: `frame`, `page`, `previous_1` … `previous_k`, `target` (runtime/predictor.py's port names).
+    Batch keys: `frame`, `page`, `previous_1` … `previous_k` (runtime/predictor.py's port names), `target`, and
+    with unroll K > 1 `target_2` … `target_K`.
     """
 
     def __init__(self, root: str | Path, split: str = "train", stride: int | None = None, context: int = 0,
                  page_size: tuple[int, int] = (64, 64), image_size: int | None = None, size_multiple: int = 1,
-                 seed: int = 0, shard: int = 0, shards: int = 1):
+                 seed: int = 0, shard: int = 0, shards: int = 1, unroll: int = 1):
         if split not in SPLITS:
             raise ManganimeError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-        if context < 0:
-            raise ManganimeError(f"context must be >= 0, got {context}")
+        if context < 0 or unroll < 1:
+            raise ManganimeError(f"need context >= 0 and unroll >= 1, got context={context}, unroll={unroll}")
         self.root = Path(root)
         if not self.root.is_dir():
             raise ManganimeError(f"{self.root}: dataset folder not found")
@@ -138,16 +157,16 @@ class PredictionTriples:
         self.stride = self.base_stride if stride is None else int(stride)
         if self.stride < 1:
             raise ManganimeError(f"stride must be >= 1, got {self.stride}")
-        self.split, self.context = split, context
+        self.split, self.context, self.unroll = split, context, unroll
         self.page_size = tuple(page_size)
         self.image_size, self.size_multiple = image_size, size_multiple
         self.seed, self.shard, self.shards = seed, shard, shards
-        self.samples = build_samples(rows, split, self.base_stride, self.stride, context)
+        self.samples = build_samples(rows, split, self.base_stride, self.stride, context, unroll)
         if not self.samples:
-            raise ManganimeError(f"{self.root}: no '{split}' samples at stride {self.stride} "
+            raise ManganimeError(f"{self.root}: no '{split}' samples at stride {self.stride}, unroll {unroll} "
                                  f"({sum(r['split'] == split for r in rows)} '{split}' rows in triples.csv)")
         self._cache: dict[str, np.ndarray] = {}
-        self.frame_shape = self._frame(self.samples[0].frame).shape
+        self.frame_shape = self._frame(self.samples[0].frame).shape  # read one now: a bad folder fails here
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -196,6 +215,8 @@ class PredictionTriples:
         for k, name in enumerate(previous_names(self.context)):
             batch[name] = np.concatenate([frame_input(self._frame(s.previous[k])) for s in chosen])
         batch["target"] = np.concatenate([frame_input(self._frame(s.target)) for s in chosen])
+        for k, name in enumerate(target_names(self.unroll)[1:]):
+            batch[name] = np.concatenate([frame_input(self._frame(s.later[k])) for s in chosen])
         return batch
 
     # -- the trainer's data protocol --------------------------------------------------------------------------

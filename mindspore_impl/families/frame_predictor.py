@@ -5,6 +5,11 @@ fitted to the true next frame with `losses/frame_predictor.prediction_loss` on i
 frame MSE of every batch is logged beside it (`G/copy_mse`), so losses.csv shows at a glance whether the model
 beats copying.
 
+`data.unroll: K` > 1 trains on K-step rollouts: the prediction (clamped, as the runtime feeds it back) becomes the
+next step's input, each step is scored against the true frame that many strides on, and the gradient flows back
+through the whole chain. A model trained on one step only never sees its own errors as input, and its long
+rollouts drift (docs/manganime_predictor.md measures both).
+
 No adversarial term, on purpose: the predictor is judged by MSE/PSNR on held-out episodes, which a GAN term can
 only trade away for sharpness, and the motion a page sets is deterministic (on the synthetic set) or, on real
 anime, ambiguous in ways one page cannot resolve — a discriminator would then reward a plausible *wrong* motion.
@@ -63,8 +68,11 @@ class PredictorData:
     stride: Optional[int] = None  # raw frames from input to target; None: the export's stride
     image_size: Optional[int] = None  # resize frames to image_size² (None: as exported)
     sample_count: int = 4  # held-out samples in the sample grid
+    unroll: int = 1  # train on rollouts of this many steps (1: one-step teacher forcing)
 
     def __post_init__(self):
+        if self.unroll < 1:
+            raise ValueError(f"unroll must be >= 1, got {self.unroll}")
         if self.stride is not None and self.stride < 1:
             raise ValueError(f"stride must be >= 1 (or null), got {self.stride}")
         if self.image_size is not None and self.image_size < 8:
@@ -73,7 +81,8 @@ class PredictorData:
             raise ValueError(f"sample_count must be >= 1, got {self.sample_count}")
 
 
-def open_split(data: PredictorData, net, split: str, seed: int = 0, shard: int = 0, shards: int = 1):
+def open_split(data: PredictorData, net, split: str, seed: int = 0, shard: int = 0, shards: int = 1,
+               unroll: int = 1):
     """The PredictionTriples of `split` for network `net` (its context, page size and size multiple)."""
     from datasets.manganime.errors import ManganimeError
     from datasets.manganime.triples import PredictionTriples
@@ -81,7 +90,8 @@ def open_split(data: PredictorData, net, split: str, seed: int = 0, shard: int =
     try:
         return PredictionTriples(data.root, split, stride=data.stride, context=net.context,
                                  page_size=net.page_shape, image_size=data.image_size,
-                                 size_multiple=net.size_multiple, seed=seed, shard=shard, shards=shards)
+                                 size_multiple=net.size_multiple, seed=seed, shard=shard, shards=shards,
+                                 unroll=unroll)
     except ManganimeError as exc:
         raise ConfigError(f"data: {exc}") from None
 
@@ -91,6 +101,7 @@ class FramePredictorFamily(Family):
     sections = {"generator": NETWORK, "loss": PredictorLoss, "optim": PredictorOptim, "data": PredictorData}
 
     def __init__(self, cfg: dict, ctx):
+        from datasets.manganime.triples import target_names
         from runtime.predictor import previous_names
 
         self.loss_cfg = build_dataclass(PredictorLoss, section(cfg, "loss"), "loss")
@@ -101,8 +112,10 @@ class FramePredictorFamily(Family):
             raise ConfigError(f"family 'frame_predictor' needs generator.name: frame_predictor, got "
                               f"'{section(cfg, 'generator').get('name')}'")
         seed = int(section(cfg, "train").get("seed", 0))
-        self.data = open_split(self.data_cfg, self.generator, "train", seed, ctx.rank, ctx.world)
-        self.inputs = ("frame", "page", "target", *previous_names(self.generator.context))
+        self.unroll = self.data_cfg.unroll
+        self.data = open_split(self.data_cfg, self.generator, "train", seed, ctx.rank, ctx.world, self.unroll)
+        self.network_inputs = ("frame", "page", *previous_names(self.generator.context))  # the port order
+        self.inputs = ("frame", "page", *target_names(self.unroll), *self.network_inputs[2:])
         try:
             self.held_out = open_split(self.data_cfg, self.generator, "val")
         except ConfigError as exc:  # a dataset without held-out episodes still trains; the grid shows training data
@@ -119,15 +132,27 @@ class FramePredictorFamily(Family):
         return {"G": self.opt}
 
     def phases(self):
-        return [Phase("predict", self.optim_cfg.epochs,
-                      [Update("G", self.loss, self.opt, self.inputs, ("mse", "l1", "gdl", "copy_mse"))])]
+        names = ("mse", "l1", "gdl", "copy_mse") + ((f"mse_step{self.unroll}",) if self.unroll > 1 else ())
+        return [Phase("predict", self.optim_cfg.epochs, [Update("G", self.loss, self.opt, self.inputs, names)])]
 
-    def loss(self, frame, page, target, *previous):
+    def loss(self, frame, page, *rest):
+        """rest = target, target_2 … target_K, previous_1 … previous_k. Logged: the first step's MSE, L1 and GDL
+        (comparable with copy_mse), and with K > 1 the last step's MSE; the total sums all K steps' losses."""
         c = self.loss_cfg
-        pred = self.generator.unclamped(frame, page, *previous)
-        total, mse, l1, gdl = prediction_loss(pred, target, c.l2_weight, c.l1_weight, c.gdl_weight)
-        copy = ops.stop_gradient(ops.mean(ops.square(frame - target)))
-        return total, ops.stack([mse, l1, gdl, copy])
+        targets, previous = rest[:self.unroll], list(rest[self.unroll:])
+        current, total, first, last_mse = frame, 0.0, None, None
+        for target in targets:  # unrolled in the graph (K is a constant)
+            pred = self.generator.unclamped(current, page, *previous)
+            step_total, mse, l1, gdl = prediction_loss(pred, target, c.l2_weight, c.l1_weight, c.gdl_weight)
+            total = total + step_total
+            first = (mse, l1, gdl) if first is None else first
+            last_mse = mse
+            if previous:
+                previous = [current] + previous[:-1]
+            current = ops.clamp(pred, -1.0, 1.0)  # what the runtime feeds back
+        copy = ops.stop_gradient(ops.mean(ops.square(frame - targets[0])))
+        logged = [*first, copy] + ([last_mse] if self.unroll > 1 else [])
+        return total, ops.stack(logged)
 
     def sample_grid(self) -> np.ndarray:
         """Rows of held-out samples: page | frame | prediction | true next frame | 4×|prediction − true|."""
@@ -137,7 +162,7 @@ class FramePredictorFamily(Family):
         indices = np.linspace(0, len(self.held_out) - 1, count).round().astype(int)
         batch = self.held_out.arrays(indices)
         self.generator.set_train(False)
-        args = [ms.Tensor(batch[k]) for k in self.inputs if k != "target"]
+        args = [ms.Tensor(batch[k]) for k in self.network_inputs]
         pred = self.generator(*args).asnumpy()
         self.generator.set_train(True)
         rows = []
