@@ -216,7 +216,7 @@ def add_h264_stream(out, shape: tuple, rate, time_base: Fraction, crf: int, pres
                     colour: _Colour | None = None):
     """The one H.264 (yuv420p, limited range) video stream every video this project writes uses, sized for
     frames of `shape` (odd sides padded by `_even`), tagged with the input's colours when `colour` knows them."""
-    height, width = _even(np.empty((shape[0], shape[1], 1), np.uint8)).shape[:2]
+    height, width = shape[0] + shape[0] % 2, shape[1] + shape[1] % 2  # the sides `_even` pads frames to
     vout = out.add_stream("libx264", rate=rate)
     vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
     vout.time_base = time_base

@@ -100,6 +100,11 @@ def test_loader_samples_pages_and_held_out_split(project):
     np.testing.assert_array_equal(batch["page"][1:], page_input(train.page_image(sample), 32, 32))
     truth = project[3][sample.episode]
     assert sample.page == truth.frame_page[sample.raw_frame - TITLE_FRAMES]
+    # a network whose page port takes 3 channels gets the grey page replicated, exactly as the runtime feeds it
+    rgb = PredictionTriples(root, "train", page_size=(32, 32), page_channels=3).arrays([0, 7])["page"]
+    assert rgb.shape == (2, 3, 32, 32)
+    np.testing.assert_array_equal(rgb[1:], page_input(train.page_image(sample), 32, 32, channels=3))
+    np.testing.assert_array_equal(rgb[:, 1], batch["page"][:, 0])
 
 
 def test_stride_chains_consecutive_pairs(project):
@@ -167,5 +172,7 @@ def test_loader_errors_name_the_problem(tmp_path, project):
         PredictionTriples(tmp_path)
     with pytest.raises(ManganimeError, match="split must be one of"):
         PredictionTriples(project[0] / "dataset", "test")
+    with pytest.raises(ManganimeError, match="page_channels must be 1 or 3"):
+        PredictionTriples(project[0] / "dataset", page_channels=2)
     with pytest.raises(ManganimeError, match="size multiple 64"):
         PredictionTriples(project[0] / "dataset", size_multiple=64)

@@ -139,16 +139,19 @@ class PredictionTriples:
     """Samples of one split of a dataset export, as float32 NCHW batches for the frame-predictor family.
 
     Batch keys: `frame`, `page`, `previous_1` … `previous_k` (runtime/predictor.py's port names), `target`, and
-    with unroll K > 1 `target_2` … `target_K`.
+    with unroll K > 1 `target_2` … `target_K`. Pages come as `page_channels` (1, or 3 for a network whose page
+    port takes RGB: the grey page replicated, as the runtime feeds it).
     """
 
     def __init__(self, root: str | Path, split: str = "train", stride: int | None = None, context: int = 0,
                  page_size: tuple[int, int] = (64, 64), image_size: int | None = None, size_multiple: int = 1,
-                 seed: int = 0, shard: int = 0, shards: int = 1, unroll: int = 1):
+                 seed: int = 0, shard: int = 0, shards: int = 1, unroll: int = 1, page_channels: int = 1):
         if split not in SPLITS:
             raise ManganimeError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         if context < 0 or unroll < 1:
             raise ManganimeError(f"need context >= 0 and unroll >= 1, got context={context}, unroll={unroll}")
+        if page_channels not in (1, 3):
+            raise ManganimeError(f"page_channels must be 1 or 3, got {page_channels}")
         self.root = Path(root)
         if not self.root.is_dir():
             raise ManganimeError(f"{self.root}: dataset folder not found")
@@ -158,7 +161,7 @@ class PredictionTriples:
         if self.stride < 1:
             raise ManganimeError(f"stride must be >= 1, got {self.stride}")
         self.split, self.context, self.unroll = split, context, unroll
-        self.page_size = tuple(page_size)
+        self.page_size, self.page_channels = tuple(page_size), page_channels
         self.image_size, self.size_multiple = image_size, size_multiple
         self.seed, self.shard, self.shards = seed, shard, shards
         self.samples = build_samples(rows, split, self.base_stride, self.stride, context, unroll)
@@ -211,7 +214,8 @@ class PredictionTriples:
         """The samples at `indices` as a batch dict."""
         chosen = [self.samples[i] for i in indices]
         batch = {FRAME: np.concatenate([frame_input(self._frame(s.frame)) for s in chosen]),
-                 PAGE: np.concatenate([page_input(self._read(s.page_path), *self.page_size) for s in chosen])}
+                 PAGE: np.concatenate([page_input(self._read(s.page_path), *self.page_size, self.page_channels)
+                                       for s in chosen])}
         for k, name in enumerate(previous_names(self.context)):
             batch[name] = np.concatenate([frame_input(self._frame(s.previous[k])) for s in chosen])
         batch["target"] = np.concatenate([frame_input(self._frame(s.target)) for s in chosen])

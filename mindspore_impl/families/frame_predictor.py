@@ -91,7 +91,7 @@ def open_split(data: PredictorData, net, split: str, seed: int = 0, shard: int =
         return PredictionTriples(data.root, split, stride=data.stride, context=net.context,
                                  page_size=net.page_shape, image_size=data.image_size,
                                  size_multiple=net.size_multiple, seed=seed, shard=shard, shards=shards,
-                                 unroll=unroll)
+                                 unroll=unroll, page_channels=net.page_channels)
     except ManganimeError as exc:
         raise ConfigError(f"data: {exc}") from None
 
