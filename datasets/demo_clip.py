@@ -21,9 +21,9 @@ import numpy as np  # noqa: E402
 import skimage.data  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from runtime.cli import ASSETS, positive_int  # noqa: E402
+from runtime.cli import ASSETS, finite_float, positive_int  # noqa: E402
 from runtime.errors import ConversionError, run_main  # noqa: E402
-from runtime.outputs import output_file  # noqa: E402
+from runtime.outputs import add_overwrite_argument, output_file, refuse_existing  # noqa: E402
 
 SAMPLE_RATE = 48000
 # (picture, start box, end box) with boxes as fractions (left, top, width) of the picture; height follows 16:9.
@@ -133,15 +133,17 @@ def _size(text: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out-dir", type=Path, default=ASSETS, help="where to write (default: runtime/assets)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="clip length (default 3)")
+    parser.add_argument("--seconds", type=finite_float, default=3.0, help="clip length (default 3)")
     parser.add_argument("--fps", type=positive_int, default=24, help="frame rate (default 24)")
     parser.add_argument("--size", type=_size, default=(256, 144), help="WIDTHxHEIGHT (default 256x144)")
     parser.add_argument("--crf", type=int, default=20, help="x264 quality (default 20)")
     parser.add_argument("--photo-side", type=positive_int, default=512, help="sample photo size (default 512)")
+    add_overwrite_argument(parser)  # the bundled files exist: regenerating them in place needs --overwrite
     args = parser.parse_args(argv)
     if not 0.5 <= args.seconds <= 60:
         raise ConversionError(f"--seconds {args.seconds} is outside 0.5..60")
     clip, photo = args.out_dir / "demo_clip.mp4", args.out_dir / "demo_photo.jpg"
+    refuse_existing([clip, photo], args.overwrite)
     write_clip(clip, render_frames(args.seconds, args.fps, args.size), render_audio(args.seconds), args.fps, args.crf)
     write_photo(photo, args.photo_side)
     for path in (clip, photo):

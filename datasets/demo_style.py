@@ -29,6 +29,7 @@ from tqdm import tqdm
 from datasets.edge_smooth import smooth_edges
 from datasets.image_io import ImageReadError, read_rgb, resize_rgb, write_image_atomic
 from runtime.errors import UserError, run_main
+from runtime.outputs import add_overwrite_argument, refuse_existing
 
 STYLE_NAME = "demo"
 # Colour pictures shipped inside the scikit-image wheel (no pooch download needed).
@@ -108,12 +109,13 @@ def random_crop(rng: np.random.Generator, image: np.ndarray, size: int) -> np.nd
 
 
 def build_demo_dataset(output, size: int = 256, count: int = 240, style_count: int | None = None,
-                       eval_count: int = 8, seed: int = 0, progress: bool = True) -> dict:
+                       eval_count: int = 8, seed: int = 0, progress: bool = True, overwrite: bool = False) -> dict:
     """Write the demo dataset under `output`; returns {folder name: number of images written}.
 
     `count` training photos with their cartoon renderings (paired/), `style_count` (default count // 2) cartoon
     style images with their smoothed versions, `eval_count` photos each in val/ and test/. All crops come from one
-    seeded generator; the style images are other crops than the training photos.
+    seeded generator; the style images are other crops than the training photos. Existing files among the ones
+    it would write are refused, before any work, unless `overwrite`.
     """
     if size < 16 or count < 1 or eval_count < 0 or (style_count is not None and style_count < 1):
         raise DemoDataError(f"need size >= 16, count >= 1, style_count >= 1, eval_count >= 0 "
@@ -123,6 +125,11 @@ def build_demo_dataset(output, size: int = 256, count: int = 240, style_count: i
     dirs = {"train_photo": root / "train_photo", "style": root / STYLE_NAME / "style",
             "smooth": root / STYLE_NAME / "smooth", "paired": root / STYLE_NAME / "paired",
             "val": root / "val", "test": root / "test"}
+    planned = [dirs[kind] / f"{i:04d}.png" for kind, n in (("train_photo", count), ("paired", count),
+                                                             ("val", eval_count), ("test", eval_count),
+                                                             ("style", style_count), ("smooth", style_count))
+               for i in range(n)]
+    refuse_existing(planned, overwrite)
     try:
         for d in dirs.values():
             d.mkdir(parents=True, exist_ok=True)
@@ -176,9 +183,13 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-count", type=int, default=8, help="photos in each of val/ and test/ (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="crop seed (default 0)")
     parser.add_argument("--preview", default=None, help="also save a (photo | cartoon) PNG grid here")
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
+    if args.preview:
+        refuse_existing([args.preview], args.overwrite)
     try:
-        counts = build_demo_dataset(args.output, args.size, args.count, args.style_count, args.eval_count, args.seed)
+        counts = build_demo_dataset(args.output, args.size, args.count, args.style_count, args.eval_count, args.seed,
+                                    overwrite=args.overwrite)
         if args.preview:
             save_preview(args.preview)
     except OSError as exc:  # any file-system failure not already reported by the writers

@@ -48,9 +48,19 @@ def interface_of(net: nn.Cell, task: str | None = None) -> Interface:
 
 
 def default_check_sizes(size_multiple: int) -> list[tuple[int, int]]:
-    """Two parity sizes, both multiples of the generator's size multiple, one square and one not."""
+    """Two parity sizes, both multiples of the generator's size multiple, one square and one not: 16m² and
+    24m×32m, or, where that would exceed 512 px (multiples above 16: a U-Net's 256, pix2pixHD's 32), the smallest
+    multiples of at least 128² and 192×256 (256² and 256×512 for multiple 256), which keeps the check of a large
+    network at seconds, not hours."""
     m = max(1, int(size_multiple))
-    return [(16 * m, 16 * m), (24 * m, 32 * m)]
+    if 32 * m <= 512:
+        return [(16 * m, 16 * m), (24 * m, 32 * m)]
+
+    def up(side: int) -> int:
+        return -(-side // m) * m
+
+    first, tall, wide = up(128), up(192), up(256)
+    return [(first, first), (tall, wide if wide != tall else wide + m)]
 
 
 def image_metadata(spec: Interface) -> dict[str, str]:

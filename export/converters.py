@@ -69,6 +69,34 @@ def _pad2d(g: GraphBuilder, cell: layers.Pad2d, x: Sym) -> Sym:
     return g.op("Pad", [x, g.const(pads, f"{g.scope}.pads")], {"mode": _PAD_MODES[cell.mode]}, shape=shape)
 
 
+def _int64(g: GraphBuilder, values, name: str) -> str:
+    return g.const(np.array(values, np.int64), f"{g.scope}.{name}")
+
+
+def _spatial_shape(g: GraphBuilder, x: Sym) -> Sym:
+    """[H, W] of an NCHW value, read at run time (int64)."""
+    shape = g.op("Shape", [x], shape=(x.ndim,), elem_type=TensorProto.INT64)
+    return g.op("Slice", [shape, _int64(g, [2], "hw_start"), _int64(g, [4], "hw_end")], shape=(2,),
+                elem_type=TensorProto.INT64)
+
+
+@converter(layers.SamePad2d)
+def _same_pad2d(g: GraphBuilder, cell: layers.SamePad2d, x: Sym) -> Sym:
+    """layers.same_pads on the run-time [H, W]: out = ceil(n / s), total = max((out - 1)·s + k - n, 0), before =
+    total // 2 (int64 Div floors non-negative values), after = total - before; then Pad(constant)."""
+    k, s = cell.kernel, cell.stride
+    hw = _spatial_shape(g, x)
+    out = g.op("Div", [g.op("Add", [hw, _int64(g, [s - 1, s - 1], "round_up")]), _int64(g, [s, s], "stride")])
+    span = g.op("Add", [g.op("Mul", [g.op("Sub", [out, _int64(g, [1, 1], "one")]), _int64(g, [s, s], "stride_")]),
+                        _int64(g, [k, k], "kernel")])
+    total = g.op("Max", [g.op("Sub", [span, hw]), _int64(g, [0, 0], "zero")])
+    before = g.op("Div", [total, _int64(g, [2, 2], "two")])
+    after = g.op("Sub", [total, before])
+    no_pad = _int64(g, [0, 0], "no_pad")  # batch and channel axes
+    pads = g.op("Concat", [no_pad, before, no_pad, after], {"axis": 0}, shape=(8,), elem_type=TensorProto.INT64)
+    return g.op("Pad", [x, pads], {"mode": "constant"}, shape=(x.shape[0], x.shape[1], None, None))
+
+
 # ------------------------------------------------------------------------------------------------ convolution
 
 @converter(layers.Conv2d)
@@ -233,9 +261,16 @@ def _upsample(g: GraphBuilder, cell: layers.Upsample, x: Sym) -> Sym:
 
 # ------------------------------------------------------------------------------------------------ plumbing
 
-@converter(layers.Identity)
-def _identity(g: GraphBuilder, cell: layers.Identity, x: Sym) -> Sym:
-    return x
+@converter(layers.CropLike)
+def _crop_like(g: GraphBuilder, cell: layers.CropLike, x: Sym, like: Sym) -> Sym:
+    ends = _spatial_shape(g, like)
+    return g.op("Slice", [x, _int64(g, [0, 0], "crop_start"), ends, _int64(g, [2, 3], "crop_axes")],
+                shape=(x.shape[0], x.shape[1], like.shape[2], like.shape[3]))
+
+
+@converter(layers.Identity, layers.StopGradient)
+def _identity(g: GraphBuilder, cell, x: Sym) -> Sym:
+    return x  # StopGradient only matters for training: inference sees the identity
 
 
 @converter(layers.Flatten)

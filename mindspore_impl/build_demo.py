@@ -1,7 +1,9 @@
 """Rebuild a bundled demo model from nothing, with one command per demo:
 
     python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, ~12 min on 2 CPU cores
-    python mindspore_impl/build_demo.py predictor      # runtime/assets/demo_predictor.onnx (+ demo page, first frame)
+    python mindspore_impl/build_demo.py pix2pix        # runtime/assets/demo_pix2pix.onnx + demo_page.png
+    python mindspore_impl/build_demo.py acgan          # runtime/assets/demo_acgan.onnx (procedural faces)
+    python mindspore_impl/build_demo.py predictor      # runtime/assets/demo_predictor.onnx + its page, first frame
 
 Every demo is the same pipeline, described by one `Demo` record in `DEMOS`:
 1. its training data, made offline (no datasets can be downloaded here), e.g. the "demo" cartoon style that
@@ -53,12 +55,38 @@ def prepare_animeganv2(cfg: dict, force: bool) -> None:
     style = cfg["data"]["style"]
     folders = ("train_photo", f"{style}/style", f"{style}/smooth", f"{style}/paired")
     if force or not all((data_root / f).is_dir() for f in folders):
-        run(sys.executable, "datasets/demo_style.py", "--output", data_root, "--size", "128")
+        run(sys.executable, "datasets/demo_style.py", "--output", data_root, "--size", "128",
+            "--overwrite")  # the demo's own data folder: a partial one from an interrupted build is redone
     vgg = ROOT / cfg["loss"]["vgg_ckpt"]
     if force or not vgg.is_file():
         from mindspore_impl.models.vgg19 import random_vgg19_checkpoint
 
         random_vgg19_checkpoint(vgg, seed=0)
+
+
+def prepare_pix2pix(cfg: dict, force: bool) -> None:
+    """Pairs from scikit-image's colour photos (datasets/colorize_pairs.py on random crops) and the bundled demo
+    page, the grey version of a photo kept out of training."""
+    from datasets.colorize_demo import write_demo_crops, write_demo_page
+
+    data_root = ROOT / cfg["data"]["root"]
+    colour = data_root.parent / "colour"
+    if force or not (colour.is_dir() and any(colour.iterdir())):
+        write_demo_crops(colour)
+    if force or not (data_root / "A").is_dir():
+        run(sys.executable, "datasets/colorize_pairs.py", "--input", colour, "--output", data_root, "--overwrite",
+            "--no-progress")
+    page = ROOT / "runtime/assets/demo_page.png"
+    if force or not page.is_file():
+        write_demo_page(page)
+
+
+def prepare_acgan(cfg: dict, force: bool) -> None:
+    """4,000 procedural tagged faces at the config's size, in the study's layout (datasets/procedural_faces.py)."""
+    root = ROOT / cfg["data"]["root"]
+    if force or not (root / "tags.pickle").is_file():
+        run(sys.executable, "datasets/procedural_faces.py", "--output", root, "--count", "4000", "--size",
+            str(cfg["data"]["image_size"]), "--overwrite")
 
 
 def prepare_predictor(cfg: dict, force: bool) -> None:
@@ -72,13 +100,15 @@ def prepare_predictor(cfg: dict, force: bool) -> None:
             "--page-side", "128", "--episodes", "14", "--val", "2", "--force")
     with open(dataset / "triples.csv", newline="") as fh:
         first = next(row for row in csv.DictReader(fh) if row["split"] == "val")
-    for key, name in (("page_path", "demo_page.png"), ("frame_path", "demo_first_frame.png")):
+    for key, name in (("page_path", "demo_predictor_page.png"), ("frame_path", "demo_predictor_first_frame.png")):
         shutil.copyfile(dataset / first[key], ROOT / "runtime/assets" / name)
 
 
 DEMOS = {
     "animeganv2": Demo(ROOT / "configs/animeganv2/demo.yaml", ROOT / "runtime/assets/demo_animeganv2.onnx",
                        prepare_animeganv2),
+    "pix2pix": Demo(ROOT / "configs/pix2pix/demo.yaml", ROOT / "runtime/assets/demo_pix2pix.onnx", prepare_pix2pix),
+    "acgan": Demo(ROOT / "configs/acgan/demo.yaml", ROOT / "runtime/assets/demo_acgan.onnx", prepare_acgan),
     "predictor": Demo(ROOT / "configs/frame_predictor/demo.yaml", ROOT / "runtime/assets/demo_predictor.onnx",
                       prepare_predictor),
 }
@@ -100,11 +130,13 @@ def build(demo: Demo, force: bool = False, output: Path | None = None) -> Path:
     train = [sys.executable, "mindspore_impl/train.py", "--config", demo.config]
     if (run_dir / "checkpoints/latest.json").is_file() and not force:
         train.append("--resume")  # finishes an interrupted run; a finished run stops at once
+    elif saved.is_file():
+        train.append("--overwrite")  # a run of these settings stopped before its first checkpoint: start over
     run(*train)
     output = Path(output or demo.output)
     network = ["--network", demo.network] if demo.network else []
     run(sys.executable, "export/to_onnx.py", "--config", demo.config, "--ckpt", run_dir / "generator.ckpt",
-        *network, "--output", output)
+        *network, "--output", output, "--overwrite")  # replacing the bundled model is what this command is for
     print(f"demo model written to {output}")
     return output
 

@@ -13,13 +13,15 @@ any other sign. Export, MindSpore inference and the trainer's resume all load th
 """
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import logging
 from pathlib import Path
 
 import mindspore as ms
 from mindspore import nn
 
 from runtime.atomic import atomic_path
+from runtime.checkpoint_export import file_sha256  # noqa: F401  (the one implementation; the runtime needs it too)
 from runtime.errors import UserError
 
 
@@ -44,19 +46,38 @@ def save_checkpoint_atomic(obj, path, make_parents: bool = True, meta: dict | No
         raise CheckpointError(f"{path}: a MindSpore checkpoint name must end in .ckpt")
     extra = {f"{META_PREFIX}{k}{META_PREFIX}": str(v) for k, v in (meta or {}).items()} or None
     try:
-        with atomic_path(path, make_parents=make_parents) as tmp:
+        # ms.save_checkpoint writes `<temp stem>.tmp` and renames it onto the temp: atomic_path removes that
+        # file too when the write fails or is interrupted.
+        with atomic_path(path, make_parents=make_parents) as tmp, _quiet_mindspore_save_errors():
             ms.save_checkpoint(obj, str(tmp), append_dict=extra)
     except OSError as exc:
         raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
     return path
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+class _DropSaveFailure(logging.Filter):
+    """MindSpore logs a CRITICAL line of its own before re-raising a failed save; the error is reported
+    once, as one line, by whoever catches it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to save the checkpoint file")
+
+
+@contextlib.contextmanager
+def _quiet_mindspore_save_errors():
+    try:
+        from mindspore.log import _get_logger  # private, so looked up defensively: without it the log just shows
+
+        logger = _get_logger()
+    except (ImportError, AttributeError):
+        yield
+        return
+    drop = _DropSaveFailure()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 def read_checkpoint(path: str | Path, with_meta: bool = False):
@@ -129,9 +150,19 @@ def rename_for_graph(net: nn.Cell, prefix: str) -> None:
         param.name = f"{prefix}.{path}"
 
 
+def adapt_checkpoint(net: nn.Cell, params: dict, where: str) -> dict:
+    """`params` keyed as `state_of(net)`: files from another implementation that names the same tensors otherwise
+    (the MindSpore AnimeGANv2 port's training wrapper) are translated by the network's own declared
+    `adapt_checkpoint(params, where) -> params`, which checks them strictly; other networks take them as they are."""
+    adapt = getattr(net, "adapt_checkpoint", None)
+    return adapt(params, where) if callable(adapt) else params
+
+
 def load_exact(net: nn.Cell, params: dict, where: str) -> None:
-    """Load `params` (keyed as `state_of(net)`) into `net` only if names and shapes match exactly; else
-    CheckpointError "`where`: ..." naming the first offending key."""
+    """Load `params` (keyed as `state_of(net)`, after the network's `adapt_checkpoint`, if it declares one) into
+    `net` only if names and shapes match exactly; else CheckpointError "`where`: ..." naming the first offending
+    key. Every loader goes through here: export, MindSpore inference, resume."""
+    params = adapt_checkpoint(net, params, where)
     expected = state_of(net)
     missing = sorted(set(expected) - set(params))
     if missing:

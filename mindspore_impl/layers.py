@@ -57,6 +57,50 @@ def same_padding(kernel: int, stride: int):
     return before, total - before
 
 
+def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """(before, after) zero padding of one axis of `size` pixels under MindSpore's / TF's pad_mode 'same'.
+
+    The output has ceil(size / stride) pixels; the total padding is max((out - 1)·stride + kernel - size, 0),
+    of which the odd pixel goes after (bottom/right). For stride 1 that is (kernel - 1) whatever the size; for
+    stride 2 and kernel 3 it is (0, 1) on even sizes but (1, 1) on odd ones.
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class SamePad2d(nn.Cell):
+    """Zero padding that reproduces a conv's pad_mode='same' exactly, at any input size (odd ones included).
+
+    Why a Cell of its own: for stride > 1 the padding depends on the input size (see `same_pads`), which a fixed
+    Pad2d cannot express; the MindSpore AnimeGANv2 port's stride-2 convs pad (1, 1) on odd sizes and (0, 1) on
+    even ones. The padding is computed from the (static) input shape here and from the runtime shape in ONNX, so
+    one exported graph serves every size. For stride 1 the padding is fixed: `same_zero_pad` builds a Pad2d then.
+    """
+
+    def __init__(self, kernel: int, stride: int):
+        super().__init__()
+        if kernel < 1 or stride < 1:
+            raise ValueError(f"SamePad2d needs kernel >= 1 and stride >= 1, got kernel={kernel}, stride={stride}")
+        self.kernel, self.stride = int(kernel), int(stride)
+
+    def construct(self, x):
+        top, bottom = same_pads(x.shape[2], self.kernel, self.stride)
+        left, right = same_pads(x.shape[3], self.kernel, self.stride)
+        # The Pad primitive, created for this shape (graph mode resolves it at compile time): ops.pad's constant
+        # mode has a wrong gradient inside ms.jit on MindSpore 2.8.0 (see Pad2d).
+        return ops.Pad(((0, 0), (0, 0), (top, bottom), (left, right)))(x)
+
+
+def same_zero_pad(kernel: int, stride: int) -> nn.Cell | None:
+    """The padding Cell of a pad_mode='same' conv: None for 1×1 stride-1 convs, a fixed zero Pad2d for stride 1
+    (the padding does not depend on the size), else a SamePad2d."""
+    if stride == 1:
+        before, after = (kernel - 1) // 2, kernel // 2  # same_pads(size, kernel, 1) for every size
+        return Pad2d((before, after, before, after), "zero") if before or after else None
+    return SamePad2d(kernel, stride)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Normalisation (all written as mean arithmetic: exportable and shape-agnostic)
 
@@ -124,8 +168,29 @@ def sample_mixing_layers(net: nn.Cell) -> list[tuple[str, str]]:
 NORMS = {
     "layer": lambda c, eps: LayerNorm2d(c, eps=eps),
     "instance": lambda c, eps: InstanceNorm2d(c, eps=eps),
+    # PyTorch's InstanceNorm2d default (affine=False), as junyanz pix2pix/CycleGAN and pix2pixHD use it
+    "instance_noaffine": lambda c, eps: InstanceNorm2d(c, eps=eps, affine=False),
     "batch": lambda c, eps: BatchNorm2d(c, eps=eps),
 }
+
+
+def per_image_batch_norm(net: nn.Cell) -> int:
+    """Replace every BatchNorm2d in `net` by an affine InstanceNorm2d with its gamma, beta and eps: BatchNorm in
+    training mode on a batch of one image, i.e. each image normalised by its own statistics (junyanz `test.py`
+    without `--eval`). The moving statistics are dropped. Returns how many layers were replaced."""
+    replaced = 0
+    for parent in [net] + [cell for _, cell in net.cells_and_names()]:
+        for name, child in list(parent.name_cells().items()):
+            if isinstance(child, nn.BatchNorm2d):
+                norm = InstanceNorm2d(child.gamma.shape[0], eps=child.eps, affine=True)
+                norm.gamma.set_data(child.gamma.data.copy())
+                norm.beta.set_data(child.beta.data.copy())
+                if isinstance(parent, nn.SequentialCell):
+                    parent[int(name)] = norm
+                else:
+                    setattr(parent, name, norm)
+                replaced += 1
+    return replaced
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -290,8 +355,11 @@ class ConvTranspose2d(nn.Cell):
         if bias:
             self.bias = Parameter(initializer(Zero(), (out_ch,), ms.float32), name="bias")
         # Conv2DTranspose is the input-gradient of a conv whose weight is ours; its output size is an argument,
-        # which is also how output_padding (the extra bottom/right rows) is expressed.
-        self._deconv = ops.Conv2DTranspose(out_channel=out_ch, kernel_size=kernel, pad_mode="pad",
+        # which is also how output_padding (the extra bottom/right rows) is expressed. Its `out_channel` is that
+        # conv's output channels, i.e. our *input* channels (weight dim 0): with out_ch there, forward still works
+        # (the output size is explicit) but the gradient's Conv2D is built for the wrong width, so graph-mode
+        # gradients fail to compile whenever in != out.
+        self._deconv = ops.Conv2DTranspose(out_channel=in_ch, kernel_size=kernel, pad_mode="pad",
                                            pad=(padding,) * 4, stride=stride, group=groups)
 
     def output_size(self, size: int) -> int:
@@ -547,11 +615,28 @@ class Upsample(nn.Cell):
         return self._resize(x, (h * self.scale, w * self.scale))
 
 
+class CropLike(nn.Cell):
+    """`x[:, :, :H, :W]` with H, W the spatial size of a second tensor: crops a network's output back to its
+    input's size (the MindSpore AnimeGANv2 port returns 4·ceil(H/4) × 4·ceil(W/4)). Exports as a Slice whose ends
+    are read from the reference's runtime shape, so the graph keeps dynamic sides."""
+
+    def construct(self, x, like):
+        return x[:, :, :like.shape[2], :like.shape[3]]
+
+
 class Identity(nn.Cell):
     """Passes its input through (a placeholder where a block is configured away)."""
 
     def construct(self, x):
         return x
+
+
+class StopGradient(nn.Cell):
+    """The identity in the forward pass, no gradient backwards (PyTorch's `x.detach()` inside a forward, as the
+    BerserkMangaColoring CycleGenerator's long skip); exports as the identity."""
+
+    def construct(self, x):
+        return ops.stop_gradient(x)
 
 
 class Flatten(nn.Cell):

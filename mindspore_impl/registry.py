@@ -66,10 +66,11 @@ def build_network(cfg: dict, key: str, **overrides):
 
     `overrides` replace or add constructor arguments (CycleGAN's G_B is G_A's section with the channels swapped).
     A factory refusing a value (TypeError/ValueError, e.g. an unknown upsample mode) becomes a ConfigError naming
-    the section. This is the one place configs become networks: training families, export and MindSpore inference
-    all build through it.
+    the section, as does a `data.image_size` the network cannot keep (not a multiple of its `size_multiple`). This
+    is the one place configs become networks: training families, export and MindSpore inference all build through
+    it.
     """
-    from mindspore_impl.config import ConfigError, factory_kwargs, section
+    from mindspore_impl.config import ConfigError, check_image_size, factory_kwargs, section
     import mindspore_impl.models  # noqa: F401
 
     values = {**section(cfg, key), **overrides}
@@ -78,6 +79,8 @@ def build_network(cfg: dict, key: str, **overrides):
     factory = MODELS.get(values["name"])
     kwargs = factory_kwargs(values, factory, key)
     try:
-        return factory(**kwargs)
+        net = factory(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{key}: {exc}") from None
+    check_image_size(cfg, {key: net})
+    return net

@@ -31,7 +31,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
-from mindspore_impl import distributed, host_state, layers
+from mindspore_impl import distributed, host_state, layers, run_folder
 from mindspore_impl.checkpoint_io import (CheckpointError, load_exact, params_under, read_checkpoint,
                                           rename_for_graph, save_checkpoint_atomic, state_of)
 from mindspore_impl.config import ConfigError, save_resolved
@@ -57,6 +57,9 @@ class TrainConfig:
     micro_batches: int = 1  # cut each batch into this many slices, one optimiser step on their mean gradient
     device: str = "CPU"  # CPU | GPU | Ascend
     distributed: bool = False  # also switched on automatically under msrun
+    # {network: plain checkpoint} loaded before the first step of a new run (not on --resume), e.g. weights imported
+    # from a reference run with import_weights.py (junyanz --continue_train loads the networks, not the optimisers)
+    init_weights: Optional[Dict[str, str]] = None
 
     def __post_init__(self):
         if self.batch_size < 1:
@@ -94,6 +97,9 @@ class Update:
     - `every`: run only on the steps whose 0-based index is a multiple of it (stylegan2-ada's lazy R1 every 16 and
       path-length regularisation every 4; scale their optimiser with `lazy_regularization`).
     - `state_update`: non-gradient state (spectral-norm u), run in the graph after the forward pass.
+    - `replay_dropout_of`: the name of an earlier update of the same phase whose dropout masks this one draws, for a
+      forward pass recomputed here (pix2pix's G update recomputes the G(A) its D update saw, as the reference
+      computes it once).
     """
 
     name: str
@@ -105,6 +111,7 @@ class Update:
     every: int = 1
     outputs: Sequence[str] = ()
     prepare: Optional[Callable[[dict, StepInfo], dict]] = None
+    replay_dropout_of: Optional[str] = None
 
     def __post_init__(self):
         if not isinstance(self.every, int) or self.every < 1:
@@ -155,6 +162,18 @@ def lazy_regularization(lr: float, betas: Sequence[float], every: int) -> tuple[
 def _step_seed(seed: int, global_step: int, update: int, part: int, rank: int) -> int:
     """A dropout seed for one forward pass, a pure function of where the loop is (so resume replays it)."""
     return int(np.random.SeedSequence([seed, global_step, update, part, rank]).generate_state(1)[0])
+
+
+def _dropout_stream(phase: Phase, index: int) -> int:
+    """The update index whose dropout seed update `index` of `phase` uses: its own, or `replay_dropout_of`'s."""
+    name = phase.updates[index].replay_dropout_of
+    if name is None:
+        return index
+    earlier = [i for i, u in enumerate(phase.updates[:index]) if u.name == name]
+    if not earlier:
+        raise TrainingError(f"update {phase.updates[index].name}: replay_dropout_of names '{name}', which is not an "
+                            f"earlier update of phase {phase.name}")
+    return earlier[0]
 
 
 class _CompiledUpdate:
@@ -249,6 +268,7 @@ class Trainer:
         self._compiled: Dict[str, _CompiledUpdate] = {}
         self.state = {"epoch": 0, "step": 0, "global_step": 0}
         self._csv_fields: Optional[List[str]] = None
+        self.resume_changes: List[str] = []  # settings a resume changed, as accepted by build_trainer
 
     def _check_micro_batches_exact(self):
         """Micro-batches equal the whole-batch step only if no trained layer mixes the samples of a batch."""
@@ -327,26 +347,37 @@ class Trainer:
             old.with_suffix(".json").unlink(missing_ok=True)
             old.with_suffix(".state.npz").unlink(missing_ok=True)
 
+    def load_initial_weights(self, paths: Dict[str, str]) -> None:
+        """Load plain checkpoints into the named networks before training starts (exact names and shapes; a file
+        that says it holds another network is refused)."""
+        networks = self.family.networks()
+        for name, path in paths.items():
+            if name not in networks:
+                raise ConfigError(f"train.init_weights: no network '{name}' (this family trains: "
+                                  f"{', '.join(networks)})")
+            try:
+                params, meta = read_checkpoint(path, with_meta=True)
+                stored = meta.get("network")
+                if stored is not None and stored != name:
+                    raise CheckpointError(f"{Path(path).name} holds network '{stored}', not '{name}'")
+                load_exact(networks[name], params, f"train.init_weights.{name}: {Path(path).name} does not match")
+            except CheckpointError as exc:
+                raise TrainingError(str(exc)) from None
+
     def load_checkpoint(self, path: Optional[str] = None) -> None:
-        """Resume from `path`, or from the run directory's latest checkpoint when path is None."""
-        if path is None:
-            latest = self.ckpt_dir / "latest.json"
-            if not latest.is_file():
-                raise TrainingError(f"--resume: no checkpoint in {self.ckpt_dir}")
-            path = self.ckpt_dir / json.loads(latest.read_text())["checkpoint"]
-        path = Path(path)
-        meta = path.with_suffix(".json")
-        state_file = path.with_suffix(".state.npz")
+        """Resume from `path`, or from the run directory's latest checkpoint when path is None. Every file read
+        here (latest.json, the checkpoint, its loop position and host state) is checked: a missing, truncated or
+        corrupt one is a TrainingError naming it."""
         try:
+            path = run_folder.latest_checkpoint(self.ckpt_dir) if path is None else Path(path)
             params = read_checkpoint(path)
-            if not meta.is_file():
-                raise TrainingError(f"{meta.name} (the loop position saved beside {path.name}) is missing")
-            state = {k: int(v) for k, v in json.loads(meta.read_text()).items()}
+            state = run_folder.read_position(path.with_suffix(".json"), path)
             for prefix, cell in self._components().items():
                 load_exact(cell, params_under(params, prefix),
                            f"checkpoint {path.name} does not match this config ({prefix})")
+            state_file = path.with_suffix(".state.npz")
             family_state = host_state.load(state_file) if state_file.is_file() else None
-        except (CheckpointError, host_state.HostStateError) as e:
+        except (CheckpointError, host_state.HostStateError, run_folder.RunFolderError) as e:
             raise TrainingError(str(e)) from None
         if family_state is None:
             family_state = {}
@@ -385,10 +416,16 @@ class Trainer:
             if k not in self._csv_fields:
                 self._extend_csv_fields(k)
         with open(self.csv_path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self._csv_fields, restval="", lineterminator="\n")
-            if new_file:
-                w.writeheader()
-            w.writerow(row)
+            start = f.tell()
+            try:
+                w = csv.DictWriter(f, fieldnames=self._csv_fields, restval="", lineterminator="\n")
+                if new_file:
+                    w.writeheader()
+                w.writerow(row)
+                f.flush()
+            except BaseException:  # a full disk or an interrupt mid-row: no half row for the next run to parse
+                f.truncate(start)
+                raise
 
     def _extend_csv_fields(self, key: str):
         """A later phase logs new columns (e.g. the adversarial losses after the content-only phase)."""
@@ -426,9 +463,10 @@ class Trainer:
                 continue
             if update.prepare is not None:
                 values.update(update.prepare(values, info))
+            stream = _dropout_stream(phase, index)
 
-            def seed_for(part: int, index=index):
-                layers.set_dropout_seed(_step_seed(self.cfg.seed, info.global_step, index, part, self.ctx.rank))
+            def seed_for(part: int, stream=stream):
+                layers.set_dropout_seed(_step_seed(self.cfg.seed, info.global_step, stream, part, self.ctx.rank))
 
             logs.update(self._compiled_update(update)(values, seed_for))
         for hook in phase.after_step:
@@ -482,17 +520,46 @@ class Trainer:
         return last
 
 
-def build_trainer(cfg: dict, resume: Optional[str] = None, resume_latest: bool = False) -> Trainer:
-    """Config dict → ready Trainer (context, distributed setup, family, optional resume)."""
+def build_trainer(cfg: dict, resume: Optional[str] = None, resume_latest: bool = False, overwrite: bool = False,
+                  report: Optional[Callable[[str], None]] = None) -> Trainer:
+    """Config dict → ready Trainer (context, distributed setup, family, optional resume).
+
+    Before anything is built: the whole config is checked (Family.check_config); a resumed run's config is
+    compared with the run's saved config.yaml (mindspore_impl/run_folder.py: refused changes are a TrainingError,
+    accepted ones go to `report`, default stderr); a fresh run into a folder that holds a run is refused unless
+    `overwrite`, which deletes the old run first. `trainer.resume_changes` lists the accepted changes.
+    """
+    import sys
+
     from mindspore_impl.config import build_dataclass, section
     from mindspore_impl.families.base import family_class
 
     family_cls = family_class(cfg)
     family_cls.check_config(cfg)
     tcfg = build_dataclass(TrainConfig, section(cfg, "train"), "train")
-    ctx = distributed.setup(device=tcfg.device, requested=tcfg.distributed, seed=tcfg.seed)
+    run_dir = Path(tcfg.run_dir)
+    resuming = bool(resume or resume_latest)
+    if resuming and overwrite:
+        raise TrainingError("--resume continues the run and --overwrite deletes it: pass one of them")
+    changes: List[str] = []
+    try:
+        if resuming:
+            checkpoint = Path(resume) if resume else run_folder.latest_checkpoint(run_dir / "checkpoints")
+            changes = run_folder.check_resume_config(run_folder.saved_config_path(run_dir, checkpoint), cfg,
+                                                     family_cls, TrainConfig)
+        ctx = distributed.setup(device=tcfg.device, requested=tcfg.distributed, seed=tcfg.seed)
+        if not resuming and ctx.is_main:  # the other ranks wait for rank 0's files, they do not judge them
+            run_folder.check_fresh_run(run_dir, family_cls.export_names(), overwrite)
+    except run_folder.RunFolderError as exc:
+        raise TrainingError(str(exc)) from None
+    if changes and ctx.is_main:
+        (report or (lambda line: print(line, file=sys.stderr)))(
+            f"resume: accepted changed settings: {'; '.join(changes)}")
     family = family_cls(cfg, ctx)
     trainer = Trainer(family, tcfg, cfg, ctx)
-    if resume or resume_latest:
-        trainer.load_checkpoint(resume)
+    trainer.resume_changes = changes
+    if resuming:
+        trainer.load_checkpoint(str(checkpoint))
+    elif tcfg.init_weights:
+        trainer.load_initial_weights(tcfg.init_weights)
     return trainer

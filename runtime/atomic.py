@@ -3,11 +3,17 @@ on success, remove it on any failure. Readers never see half a file and a failed
 
 Every layer (runtime, datasets, MindSpore checkpoints, ONNX export) writes through here. Failures are plain
 `OSError`s; each layer turns them into its own one-line error at its boundary, naming the path.
+
+Signals: the cleanup runs for every exception, KeyboardInterrupt included; `runtime.errors.run_main` turns
+SIGTERM and SIGHUP into one, so a stopped CLI leaves no temp file either. Files a writer derives from the temp
+name (MindSpore's `save_checkpoint` writes `<temp stem>.tmp` and renames it) are removed with it.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
+import glob
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -62,9 +68,17 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = False) -> Itera
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        remove_temp(tmp, path.suffix[:_NAME_PART])
         raise
+
+
+def remove_temp(tmp: Path, suffix: str = "") -> None:
+    """Remove the temp file `tmp` and any file a writer made from its unique name: mkstemp's random part makes
+    `<hidden stem>.<random>` ours alone, so `<that>.*` (MindSpore's `.tmp`) is ours too."""
+    unique = tmp.name[: len(tmp.name) - len(f".tmp{suffix}")]
+    for leftover in [tmp, *tmp.parent.glob(glob.escape(unique) + ".*")]:
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            os.unlink(leftover)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, make_parents: bool = False) -> Path:
@@ -82,3 +96,52 @@ def write_text_atomic(path: str | os.PathLike, text: str, *, encoding: str = "ut
     with atomic_path(path, make_parents=make_parents) as tmp:
         tmp.write_text(text, encoding=encoding)
     return path
+
+
+class CheckedFile(io.RawIOBase):
+    """A binary file for writers that report write errors late: libav buffers its output and only says the disk
+    was full when the file is closed, after every frame was converted. Handed to such a writer (`av.open(file,
+    "w", ...)`), this records the first failed write; the caller calls `check()` after each unit of work and so
+    stops at the first error. Writes are complete or fail (short writes are retried), seeks are allowed."""
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__()
+        self._file = open(path, "wb", buffering=0)
+        self.error: OSError | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self.error is not None:
+            raise self.error
+        view = memoryview(data).cast("B")
+        try:
+            while view:
+                written = self._file.write(view)
+                if not written:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[written:]
+        except OSError as exc:
+            self.error = exc
+            raise
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def check(self) -> None:
+        """Raise the first write error (an OSError), if any."""
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()

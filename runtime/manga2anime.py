@@ -31,8 +31,8 @@ from runtime.sampler import make_grid  # noqa: E402
 from runtime.video import CONTAINERS, X264_PRESETS, write_frames  # noqa: E402
 
 DEMO_PREDICTOR = ASSETS / "demo_predictor.onnx"
-DEMO_PAGE = ASSETS / "demo_page.png"
-DEMO_FIRST_FRAME = ASSETS / "demo_first_frame.png"
+DEMO_PAGE = ASSETS / "demo_predictor_page.png"
+DEMO_FIRST_FRAME = ASSETS / "demo_predictor_first_frame.png"
 DEFAULT_OUTPUT = Path("outputs") / "manga2anime.mp4"
 STRIP_FRAMES = 8
 

@@ -1,4 +1,11 @@
-"""The runtime's output boundary: output folders and atomic output files, failures as one-line ConversionErrors."""
+"""The output boundary of every CLI: output folders, atomic output files (failures as one-line ConversionErrors),
+and the overwrite policy.
+
+Overwrite policy (like ffmpeg's -n / -y): a command that writes results refuses to replace any file that already
+exists, naming it, unless the user passes --overwrite; it checks every planned output before doing any work, so a
+refusal costs nothing and writes nothing. Inputs are never overwritten, --overwrite or not. Name parts the user
+gives (photo2anime's --suffix) cannot hold path separators, so every output stays inside its output folder.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -36,16 +43,33 @@ def output_file(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def refuse_existing(paths, overwrite: bool) -> None:
-    """The overwrite policy of every CLI that writes results (like ffmpeg's -n / -y): an existing output is an
-    error naming it, unless the user passed --overwrite. Checked before any work, for every planned output."""
+    """The overwrite policy of every CLI that writes results (see the module docstring): an existing output is an
+    error naming it (and how many more exist), unless `overwrite`. A folder where a file would go is an error
+    either way (--overwrite replaces files, it does not delete folders). Call it with every planned output,
+    before any work."""
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if path.is_dir():
+            raise ConversionError(f"output {path} is a folder; choose another output name")
     if overwrite:
         return
-    for path in map(Path, paths):
-        if path.exists():
-            raise ConversionError(f"{path} exists; pass --overwrite to replace it")
+    existing = [p for p in paths if p.exists() or p.is_symlink()]
+    if existing:
+        more = f" (and {len(existing) - 1} more output(s))" if len(existing) > 1 else ""
+        raise ConversionError(f"{existing[0]} exists{more}; pass --overwrite to replace it")
 
 
-def add_overwrite_argument(parser) -> None:
-    """--overwrite, for CLIs whose outputs would replace existing files."""
-    parser.add_argument("--overwrite", action="store_true",
+def add_overwrite_argument(parser, *aliases: str) -> None:
+    """--overwrite (and `aliases`, e.g. a tool's older --force), for CLIs whose outputs would replace files."""
+    parser.add_argument("--overwrite", *aliases, dest="overwrite", action="store_true",
                         help="replace output files that already exist (default: refuse, naming the file)")
+
+
+def check_name_part(value: str, option: str) -> str:
+    """A piece of a file name the user chose (`--suffix`): no path separator, no NUL, so outputs cannot be
+    written outside their folder."""
+    separators = {"/", os.sep, os.altsep or "/", "\\", "\0"}
+    if any(sep in value for sep in separators):
+        raise ConversionError(f"{option} {value!r} must not contain a path separator (or NUL): it is part of a "
+                              f"file name")
+    return value

@@ -7,6 +7,7 @@ the first output is the image, `[N, C, H, W]` in the port's range, C = 1 (replic
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -14,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from runtime.errors import ConversionError
-from runtime.interface import Port
+from runtime.interface import Interface, Port
 from runtime.session import OnnxModel, _first_line, to_pixels
 
 MAX_SEED = 2 ** 32 - 1  # NumPy's RandomState takes seeds in [0, 2**32)
@@ -118,7 +119,7 @@ class Sampler(OnnxModel):
             if out.ndim != 4 or out.shape[1] != self.output.channels:
                 raise ConversionError(f"model {self.path.name} returned shape {list(out.shape)}; its interface says "
                                       f"{list(self.output.shape)}")
-            parts.append(to_pixels(out.transpose(0, 2, 3, 1), self.output.range))
+            parts.append(to_pixels(out.transpose(0, 2, 3, 1), self.output.range, f"model {self.path.name}"))
         if not parts:
             raise ConversionError("no latents to sample")
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
@@ -259,3 +260,185 @@ def make_grid(images: Sequence[np.ndarray] | np.ndarray, rows: int, cols: int,
         draw.text((left + gutter + c * (width + gutter) + (width - w) // 2, gutter), str(text), fill=(0, 0, 0),
                   font=font)
     return np.asarray(picture)
+
+
+# -- grid plans: which latent and tags go in each cell (shared with MindSpore's mindspore_impl/generate.py) --------
+SIGMA_KEY = "sample_sigma"  # interface metadata: the noise scale a model is meant to be sampled at (ACGAN: 0.9)
+INTERPOLATION_STEPS = 10  # images between the two ends, as the study's test.py (`samples = 10`)
+FIX_HAIR_EYE_COUNT = 64  # the study's generate_by_attributes draws 64 faces
+
+
+def default_sigma(metadata: Mapping[str, str] | None) -> float:
+    """The model's sampling scale of z from its metadata (`sample_sigma`), else 1.0 (NVlabs' and StyleGAN2's)."""
+    text = (metadata or {}).get(SIGMA_KEY)
+    if text is None:
+        return 1.0
+    try:
+        sigma = float(text)
+    except ValueError:
+        raise ConversionError(f"model metadata {SIGMA_KEY}={text!r} is not a number") from None
+    if not (np.isfinite(sigma) and sigma >= 0):
+        raise ConversionError(f"model metadata {SIGMA_KEY}={text!r} must be a finite number >= 0")
+    return sigma
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    """What to sample and how to lay it out: cell i (row-major) gets z[i] and tags[i]."""
+
+    mode: str
+    z: np.ndarray  # float32 [N, z_dim]
+    tags: np.ndarray | None  # float32 [N, K], or None for models without tags
+    rows: int
+    cols: int
+    row_labels: tuple[str, ...] | None = None
+    col_labels: tuple[str, ...] | None = None
+
+
+def _ports(interface: Interface) -> tuple[Port, Port | None]:
+    noise = interface.inputs_of("noise")
+    if len(noise) != 1:
+        raise ConversionError("a sampling model has one noise input")
+    return noise[0], (interface.inputs_of("onehot") or [None])[0]
+
+
+def sampling_modes(interface: Interface) -> list[str]:
+    """The grid modes a model supports: `interpolate` always; with tags also `fix_noise`, the fixed-tags mode
+    (`fix_hair_eye` for the ACGAN's hair and eye groups, generally `fix_<group>_<group>...`) and one
+    `change_<group>` per tag group."""
+    _, tags = _ports(interface)
+    if tags is None:
+        return ["interpolate"]
+    groups = [g for g, _ in tags.groups]
+    return ["fix_noise", "fix_" + "_".join(groups)] + [f"change_{g}" for g in groups] + ["interpolate"]
+
+
+def _row(port: Port, chosen: Mapping[str, str], seed: int) -> np.ndarray:
+    """One tag row: the chosen values, the other groups drawn from `seed` (as seeded_tags draws them)."""
+    rng = np.random.default_rng([int(seed), 1])
+    values = {g: v[int(rng.integers(len(v)))] for g, v in port.groups}
+    values.update(chosen)
+    return encode_tags(port, values)
+
+
+def _with_value(port: Port, row: np.ndarray, group: str, value: str) -> np.ndarray:
+    """`row` with `group`'s one-hot block set to `value`."""
+    out, offset = row.copy(), 0
+    for name, values in port.groups:
+        if name == group:
+            out[offset:offset + len(values)] = 0.0
+            out[offset + values.index(value)] = 1.0
+        offset += len(values)
+    return out
+
+
+def _tag_text(port: Port, row: np.ndarray, skip: str | None = None) -> str:
+    parts, offset = [], 0
+    for group, values in port.groups:
+        if group != skip:
+            parts.append(f"{group}={values[int(row[offset:offset + len(values)].argmax())]}")
+        offset += len(values)
+    return ", ".join(parts)
+
+
+def _check_tags(port: Port | None, tags: Mapping[str, str], mode: str) -> None:
+    if tags and port is None:
+        raise ConversionError(f"mode {mode}: the model takes no tags")
+    if port is not None:
+        groups = dict(port.groups)
+        for group, value in tags.items():
+            if group not in groups:
+                raise ConversionError(f"unknown tag group {group!r}; groups: {', '.join(groups)}")
+            if value not in groups[group]:
+                raise ConversionError(f"unknown {group} value {value!r}; one of {', '.join(groups[group])}")
+
+
+def seeds_plan(interface: Interface, seeds: Sequence[int], rows: int, cols: int,
+               tags: Mapping[str, str] | None = None, sigma: float = 1.0) -> GridPlan:
+    """The plain grid: one cell per seed (z from the seed); tags as given for every cell, or drawn per seed."""
+    noise, port = _ports(interface)
+    tags = dict(tags or {})
+    _check_tags(port, tags, "seeds")
+    z = latents(noise.width, seeds, sigma)
+    rows_of_tags = None
+    if port is not None:
+        rows_of_tags = (np.tile(encode_tags(port, tags), (len(seeds), 1)) if tags
+                        else seeded_tags(port, seeds))
+    return GridPlan("seeds", z, rows_of_tags, rows, cols)
+
+
+def grid_plan(mode: str, interface: Interface, seed: int = 0, n: int | None = None,
+              tags: Mapping[str, str] | None = None, sigma: float = 1.0) -> GridPlan:
+    """The study's `test.py` grids (`-t fix_noise|fix_hair_eye|change_hair|change_eye|interpolate`), for any
+    sampling model: latents come from seeds `seed`, `seed + 1`, ... by the NVlabs rule, scaled by `sigma`.
+
+    - fix_noise: one latent (seed), every combination of the first two tag groups (columns: the first group's
+      values, rows: the second's; one row for a single group);
+    - fix_<groups> (fix_hair_eye): one tag set (`tags`, missing groups drawn from `seed`), `n` latents (default
+      64, the study's), near-square;
+    - change_<group>: `n` rows (default 1), each one latent and the other groups fixed (`tags`, or drawn from that
+      row's seed), the group's values across;
+    - interpolate: `n` rows (default 1), each from seed a = seed + 2r to b = a + 1 in INTERPOLATION_STEPS + 1
+      equal steps of z; the tags are `tags` throughout, groups not given go from a's drawn tags to b's linearly
+      (the study interpolates the class vector too).
+    Unknown modes, groups and values are ConversionErrors listing the valid ones.
+    """
+    noise, port = _ports(interface)
+    modes = sampling_modes(interface)
+    if mode not in modes:
+        if port is None and mode != "interpolate":
+            raise ConversionError(f"mode {mode} needs a model with tags; this one takes only z (modes: "
+                                  f"{', '.join(modes)})")
+        raise ConversionError(f"unknown mode {mode!r}; this model's modes: {', '.join(modes)}")
+    tags = dict(tags or {})
+    _check_tags(port, tags, mode)
+    if n is not None and n < 1:
+        raise ConversionError(f"--n must be >= 1, got {n}")
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise ConversionError(f"seed {seed} is outside 0..{MAX_SEED}")
+
+    if mode == "fix_noise":
+        (g0, v0), *rest = port.groups
+        g1, v1 = rest[0] if rest else (None, ("",))
+        fixed = {g: v for g, v in tags.items() if g not in (g0, g1)}
+        cells = [_row(port, {**fixed, g0: a, **({g1: b} if g1 else {})}, seed) for b in v1 for a in v0]
+        z = np.repeat(latents(noise.width, [seed], sigma), len(cells), axis=0)
+        return GridPlan(mode, z, np.stack(cells), len(v1), len(v0),
+                        tuple(f"{g1} {b}" for b in v1) if g1 else None, tuple(v0))
+    if mode.startswith("fix_"):
+        count = FIX_HAIR_EYE_COUNT if n is None else n
+        seeds = [seed + i for i in range(count)]
+        row = _row(port, tags, seed)
+        rows, cols = near_square(count)
+        text = _tag_text(port, row)
+        return GridPlan(mode, latents(noise.width, seeds, sigma), np.tile(row, (count, 1)), rows, cols,
+                        tuple(f"{text}, seed {seeds[r * cols]}" for r in range(rows)))
+    if mode.startswith("change_"):
+        group = mode[len("change_"):]
+        values = dict(port.groups)[group]
+        count = 1 if n is None else n
+        fixed = {g: v for g, v in tags.items() if g != group}
+        cells, labels = [], []
+        for r in range(count):
+            base = _row(port, fixed, seed + r)
+            cells += [_with_value(port, base, group, v) for v in values]
+            others = _tag_text(port, base, skip=group)
+            labels.append(f"seed {seed + r}" + (f", {others}" if others else ""))
+        z = np.repeat(latents(noise.width, [seed + r for r in range(count)], sigma), len(values), axis=0)
+        return GridPlan(mode, z, np.stack(cells), count, len(values), tuple(labels), tuple(values))
+    # interpolate
+    count = 1 if n is None else n
+    steps = INTERPOLATION_STEPS + 1
+    t = (np.arange(steps + 1, dtype=np.float64) / steps)[:, None]
+    z_rows, tag_rows, labels = [], [], []
+    for r in range(count):
+        a, b = seed + 2 * r, seed + 2 * r + 1
+        za, zb = latents(noise.width, [a, b], sigma).astype(np.float64)
+        z_rows.append(za + t * (zb - za))
+        if port is not None:
+            ca, cb = _row(port, tags, a).astype(np.float64), _row(port, tags, b).astype(np.float64)
+            tag_rows.append(ca + t * (cb - ca))
+        labels.append(f"seed {a} -> {b}")
+    return GridPlan(mode, np.concatenate(z_rows).astype(np.float32),
+                    np.concatenate(tag_rows).astype(np.float32) if port is not None else None, count, steps + 1,
+                    tuple(labels), tuple(f"{v:.2f}" for v in t[:, 0]))

@@ -20,7 +20,8 @@ import onnxruntime as ort
 
 from runtime.errors import ConversionError
 from runtime.imaging import luma8
-from runtime.interface import LEGACY_TASKS, TASKS, Interface, InterfaceError, Port, image_port
+from runtime.interface import (LEGACY_TASKS, MAX_SIZE_MULTIPLE, TASKS, Interface, InterfaceError, Port,
+                               check_size_multiple, check_value_range, image_port)
 from runtime.tasks import check_task
 
 # --provider names → onnxruntime execution providers, in order of preference for "auto".
@@ -52,19 +53,18 @@ def _parse_range(key: str, text: str) -> tuple[float, float]:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
         raise ConversionError(f"model metadata {key}={text!r} is not 'low,high'") from None
-    if not lo < hi:
-        raise ConversionError(f"model metadata {key}={text!r} must have low < high")
-    return lo, hi
+    try:
+        return check_value_range(lo, hi, f"model metadata {key}")
+    except InterfaceError as exc:
+        raise ConversionError(str(exc)) from None
 
 
 def _parse_multiple(text: str) -> int:
     try:
-        multiple = int(text)
-    except ValueError:
-        multiple = 0
-    if multiple < 1:
-        raise ConversionError(f"model metadata size_multiple={text!r} is not a positive integer")
-    return multiple
+        return check_size_multiple(int(text))
+    except (ValueError, InterfaceError):
+        raise ConversionError(f"model metadata size_multiple={text!r} is not an integer in "
+                              f"1..{MAX_SIZE_MULTIPLE}") from None
 
 
 def _layout_from_shape(shape: list, channels: int = 3) -> str:
@@ -171,9 +171,20 @@ def legacy_interface(task: str, spec: ModelSpec, input_name: str, output_name: s
                      (image_port(output_name, 3, spec.output_range),), size_multiple=spec.size_multiple)
 
 
-def to_pixels(values: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+def require_finite(values: np.ndarray, source: str) -> np.ndarray:
+    """`values` unchanged if every one is finite; else ConversionError: a NaN or infinite output would be
+    clipped into a black or saturated picture and written as if it were a result."""
+    if not np.isfinite(values).all():
+        bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+        raise ConversionError(f"{source} returned values that are not finite ({bad} of {values.size} NaN or "
+                              f"infinite); nothing was written for them (a broken or mis-exported model?)")
+    return values
+
+
+def to_pixels(values: np.ndarray, value_range: tuple[float, float], source: str = "the model") -> np.ndarray:
     """Model output [..., C] in `value_range` → uint8 [..., 3]: clipped, scaled, rounded; one channel is grey,
-    replicated to RGB."""
+    replicated to RGB. Non-finite values are an error (require_finite)."""
+    require_finite(values, source)
     lo, hi = value_range
     y = np.rint((np.clip(values, lo, hi) - lo) * np.float32(255.0 / (hi - lo))).astype(np.uint8)
     return np.repeat(y, 3, axis=-1) if y.shape[-1] == 1 else y
@@ -322,6 +333,7 @@ class Generator(OnnxModel):
         if outputs[0].shape != self._expected_output_shape(x.shape):
             raise ConversionError(f"model {self.path.name} returned shape {list(outputs[0].shape)} for input "
                                   f"{list(x.shape)}; is its size multiple ({self.spec.size_multiple}) right?")
+        require_finite(outputs[0], f"model {self.path.name}")
         return outputs
 
     def __call__(self, images: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from runtime.errors import ConversionError
 
 IMAGE_COMMANDS = ("runtime/photo2anime.py", "runtime/video2anime.py")
 SAMPLE_COMMAND = "runtime/sample.py"
+COLORIZE_COMMAND = "runtime/colorize.py"
 PREDICT_COMMAND = "runtime/manga2anime.py"
 
 
@@ -20,8 +21,9 @@ class Route:
 
 ROUTES = {
     "stylize": Route("an image-to-image model", "image", IMAGE_COMMANDS),
-    # Colorization models are image-to-image too (grey in, colour out), so the photo and video CLIs run them for now.
-    "colorize": Route("a colorization model", "image", IMAGE_COMMANDS),
+    # Colorization models: runtime/colorize.py (pages, luma kept at full resolution). They are image-to-image too
+    # (grey in, colour out), so the photo and video CLIs still run them (e.g. to colour a black-and-white video).
+    "colorize": Route("a colorization model", "image", (COLORIZE_COMMAND, *IMAGE_COMMANDS)),
     "sample": Route("a sampling model", "sample", (SAMPLE_COMMAND,)),
     "predict": Route("a future-frame predictor", "predict", (PREDICT_COMMAND,)),
 }

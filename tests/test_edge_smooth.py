@@ -98,7 +98,7 @@ def test_cli_writes_smooth_folder_and_skips_corrupt(tmp_path, capsys):
     write_image_atomic(style / "B.JPG", imgs["photo"])
     (style / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     (style / "notes.txt").write_text("not an image")
-    assert cli(["--dataset", str(tmp_path / "Demo"), "--size", "32"]) == 0
+    assert cli(["--dataset", str(tmp_path / "Demo"), "--size", "32"]) == 1  # finished, one image skipped
     captured = capsys.readouterr()
     assert "broken.png" in captured.err and captured.err.count("skipped") == 1
     assert "wrote 2 image(s)" in captured.out and "skipped 1" in captured.out

@@ -318,6 +318,17 @@ def test_identity_emits_nothing(rng):
     assert op_types(assert_parity(net, images(rng, 2, 3, 4, 4))) == ["Conv", "Relu", "Identity"]
 
 
+def test_stop_gradient_exports_as_the_identity(rng):
+    net = randomize(nn.SequentialCell([layers.Conv2d(3, 4, 1), layers.StopGradient(), layers.ReLU()]))
+    assert op_types(assert_parity(net, images(rng, 2, 3, 4, 4))) == ["Conv", "Relu", "Identity"]
+
+
+def test_conv_transpose_from_wider_to_narrower(rng):
+    """in != out channels (a decoder's last layers): the case whose gradient was broken; forward parity here."""
+    net = randomize(nn.SequentialCell([layers.ConvTranspose2d(8, 3, 4, stride=2, padding=1, bias=True)]))
+    assert_parity(net, images(rng, 2, 8, 5, 7))
+
+
 def test_flatten_keeps_the_batch_axis(rng):
     from export.parity import make_session
 

@@ -91,7 +91,7 @@ def test_folder_inference_keeps_sizes_and_skips_unreadable(ckpts, photos, tmp_pa
     plain, _, net = ckpts
     out = tmp_path / "out"
     code, stdout, err = cli(base_args(plain, [photos], out) + ["--no-jit"], capsys)
-    assert code == 0, err
+    assert code == 1, err  # finished, but an input was skipped
     assert "wrote 3 image(s)" in stdout and "1 unreadable skipped" in stdout
     assert "broken.png" in err and err.count("warning: skipped") == 1
     assert sorted(p.name for p in out.iterdir()) == ["astronaut.png", "chelsea.png", "coffee.png"]

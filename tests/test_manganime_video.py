@@ -51,7 +51,9 @@ def test_reformat_remuxes_video_and_keeps_audio(mkv_with_audio, tmp_path, capsys
     assert len(converted) == n
     assert np.array_equal(original[n - 1], converted[n - 1])  # a copy is bit-exact
     code, _, err = run_cli(["reformat", "--format", "mp4", "--out", tmp_path, "--path", src], capsys)
-    assert code == 2 and "already exists" in err
+    assert code == 2 and "exists; pass --overwrite" in err
+    code, _, err = run_cli(["reformat", "--format", "mp4", "--out", tmp_path, "--path", src, "--force"], capsys)
+    assert code == 0, err  # the tool's older name for --overwrite
 
 
 def test_anime_resizes_every_episode_and_keeps_audio(mkv_with_audio, tmp_path, capsys):

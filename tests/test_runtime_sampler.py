@@ -230,12 +230,28 @@ def test_sample_py_bad_options(tmp_path, models, capsys, monkeypatch, args, mess
     assert list(tmp_path.iterdir()) == []
 
 
-def test_sample_py_without_the_demo_sampler_says_so(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sample, "DEMO_SAMPLER", tmp_path / "demo_acgan.onnx")
+def test_sample_py_without_a_demo_sampler_names_the_rebuild_command(tmp_path, monkeypatch, capsys):
+    present = build_toy_sampler(tmp_path / "demo_first.onnx", seed=5)
+    monkeypatch.setattr(sample, "DEMO_SAMPLERS", (present, tmp_path / "demo_acgan.onnx"))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as done:
         run_main(sample.main, [])
     err = capsys.readouterr().err.strip().splitlines()
-    assert done.value.code == 2 and err == [f"error: demo sampler {tmp_path / 'demo_acgan.onnx'} not built yet; "
-                                            "pass --model PATH.onnx"]
-    assert list(tmp_path.iterdir()) == []
+    assert done.value.code == 2 and err == [f"error: demo sampler {tmp_path / 'demo_acgan.onnx'} is missing; rebuild "
+                                            "it with `python mindspore_impl/build_demo.py acgan` (or pass --model)"]
+    assert not (tmp_path / "outputs").exists()  # the present demo is not sampled either
+
+
+def test_sample_py_without_arguments_samples_every_demo(tmp_path, monkeypatch, capsys):
+    demos = (build_toy_sampler(tmp_path / "demo_one.onnx", seed=5),
+             build_toy_sampler(tmp_path / "demo_two.onnx", seed=6, tags=False, psi=False))
+    monkeypatch.setattr(sample, "DEMO_SAMPLERS", demos)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        run_main(sample.main, [])
+    assert done.value.code == 0, capsys.readouterr().err
+    for path, name in zip(demos, ("one", "two")):
+        sampler = Sampler(path)
+        z = sampler.latents(range(16))
+        expected = make_grid(sampler(z, sampler.seeded_tags(range(16)) if sampler.tags else None), 4, 4)
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "outputs" / f"samples_{name}.png")), expected)

@@ -191,8 +191,8 @@ def test_run_directory_has_everything_people_look_at(tiny_data, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_message(tiny_data, tmp_path):
-    trainer = build_trainer(tiny_cfg(tiny_data, tmp_path / "run", "loss.con_weight=.nan", "train.jit=false",
-                                     "train.max_steps=3"))
+    trainer = build_trainer(tiny_cfg(tiny_data, tmp_path / "run", "train.jit=false", "train.max_steps=3"))
+    trainer.family.loss_cfg.con_weight = float("nan")  # the config refuses a NaN weight, so the loss gets it here
     with pytest.raises(TrainingError, match=r"init/total.*nan.*step 1"):
         trainer.fit(progress=False)
 
@@ -200,8 +200,15 @@ def test_nan_loss_stops_with_a_clear_message(tiny_data, tmp_path):
 def test_mismatched_checkpoint_is_refused(tiny_data, tmp_path):
     run = tmp_path / "run"
     build_trainer(tiny_cfg(tiny_data, run, "train.max_steps=1", "train.jit=false")).fit(progress=False)
-    with pytest.raises(TrainingError, match="does not match this config"):
+    with pytest.raises(TrainingError, match=r"cannot resume with changed generator\.width: 0\.125 → 0\.25"):
         build_trainer(tiny_cfg(tiny_data, run, "generator.width=0.25"), resume_latest=True)
+    # a checkpoint from elsewhere (no run folder around it) of another network is refused when it is loaded
+    other, loose = tmp_path / "other", tmp_path / "loose"
+    build_trainer(tiny_cfg(tiny_data, other, "train.max_steps=1", "train.jit=false",
+                           "generator.width=0.25")).fit(progress=False)
+    shutil.copytree(other / "checkpoints", loose)
+    with pytest.raises(TrainingError, match="does not match this config"):
+        build_trainer(tiny_cfg(tiny_data, run), resume=str(loose / "step_00000001.ckpt"))
 
 
 def test_corrupt_images_are_reported_and_skipped(tiny_data, tmp_path):

@@ -87,7 +87,7 @@ STYLEGAN_FRAME_CHOICES = ("all", "labelled")
 
 def _prepare_output(out: Path, force: bool) -> None:
     if out.exists() and any(out.iterdir()) and not force:
-        raise ManganimeError(f"{out}: output folder is not empty (use --force to write into it)")
+        raise ManganimeError(f"{out}: output folder is not empty (pass --overwrite to write into it)")
     out.mkdir(parents=True, exist_ok=True)
 
 

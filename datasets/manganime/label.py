@@ -17,6 +17,7 @@ from datasets.manganime.errors import ManganimeError  # noqa: E402
 from datasets.manganime.labeling_server import LabelingApp, make_server  # noqa: E402
 from datasets.manganime.scene_cuts import CUT_MEASURE, CUT_THRESHOLD  # noqa: E402
 from datasets.manganime.similarity import SIMILARITY_MEASURES  # noqa: E402
+from runtime.argtypes import finite_float  # noqa: E402
 from runtime.errors import run_main  # noqa: E402
 
 DEFAULT_PORT = 8765
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="root config.json with anime_path and manga_path (default ./config.json)")
     parser.add_argument("--anime-path", help="preprocessed episode folder (overrides the config)")
     parser.add_argument("--manga-path", help="preprocessed manga root (overrides the config)")
-    parser.add_argument("--cut-threshold", type=float, default=CUT_THRESHOLD,
+    parser.add_argument("--cut-threshold", type=finite_float, default=CUT_THRESHOLD,
                         help=f"similarity below which a scene change is found (default {CUT_THRESHOLD})")
     parser.add_argument("--cut-measure", default=CUT_MEASURE, choices=sorted(SIMILARITY_MEASURES),
                         help="cosine (the study's, default) or centered (also sees cuts between similar colours)")

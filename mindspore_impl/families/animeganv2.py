@@ -32,6 +32,9 @@ class AnimeGANLoss:
     """Loss weights; defaults are the official `train.py` defaults (Hayao), see configs/animeganv2/."""
 
     vgg_ckpt: str = "weights/vgg19.ckpt"
+    # The loss network and its front-end (models/vgg19.LOSS_VGGS): "caffe" (official: Caffe VGG19, BGR minus the
+    # means) or "mindspore_port" (the MindSpore port's BN-VGG19 from its vgg.ckpt, fed raw [-1, 1] RGB).
+    vgg_variant: str = "caffe"
     g_adv_weight: float = 300.0
     d_adv_weight: float = 300.0
     con_weight: float = 1.5
@@ -59,6 +62,10 @@ class AnimeGANLoss:
     init_l1_weight: float = 0.0
 
     def __post_init__(self):
+        from mindspore_impl.models.vgg19 import LOSS_VGGS
+
+        if self.vgg_variant not in LOSS_VGGS:
+            raise ValueError(f"vgg_variant must be one of {sorted(LOSS_VGGS)}, got '{self.vgg_variant}'")
         if self.init_target not in INIT_TARGETS:
             raise ValueError(f"init_target must be one of {sorted(INIT_TARGETS)}, got '{self.init_target}'")
 
@@ -94,7 +101,7 @@ class AnimeGANv2Family(Family):
     def __init__(self, cfg: dict, ctx):
         import mindspore_impl.models  # noqa: F401
         from datasets.animegan_data import AnimeGANData, DatasetError
-        from mindspore_impl.models.vgg19 import load_vgg19
+        from mindspore_impl.models.vgg19 import load_loss_vgg
 
         self.loss_cfg = build_dataclass(AnimeGANLoss, section(cfg, "loss"), "loss")
         self.optim_cfg = build_dataclass(AnimeGANOptim, section(cfg, "optim"), "optim")
@@ -102,7 +109,7 @@ class AnimeGANv2Family(Family):
         seed = int(section(cfg, "train").get("seed", 0))
         self.generator = build_network(cfg, "generator")
         self.discriminator = build_network(cfg, "discriminator")
-        self.vgg = load_vgg19(self.loss_cfg.vgg_ckpt)
+        self.vgg = load_loss_vgg(self.loss_cfg.vgg_variant, self.loss_cfg.vgg_ckpt)
         try:
             self.data = AnimeGANData(self.data_cfg.root, self.data_cfg.style, self.data_cfg.image_size, seed=seed,
                                      shard_id=ctx.rank, num_shards=ctx.world,

@@ -61,9 +61,20 @@ class Family:
 
     @classmethod
     def check_config(cls, cfg: dict) -> None:
-        from mindspore_impl.config import check_keys
+        """The whole config, before anything is built: no unknown section or key, every value fitting its field's
+        or factory argument's annotation (and the dataclasses' own checks). ConfigError naming the key. A network
+        section that is absent is left to whoever builds it (the trainer needs all, export only its own)."""
+        from mindspore_impl.config import build_dataclass, check_keys, section
+        from mindspore_impl.trainer import TrainConfig
 
         check_keys(cfg, (*COMMON_SECTIONS, *cls.sections), "config")
+        for name, kind in cls.sections.items():
+            if kind == NETWORK:
+                if section(cfg, name):  # export-only configs may leave out the networks they do not export
+                    check_network_section(cfg, name)
+            else:
+                build_dataclass(kind, section(cfg, name), name)
+        build_dataclass(TrainConfig, section(cfg, "train"), "train")
 
     @classmethod
     def export_names(cls) -> List[str]:
@@ -108,6 +119,31 @@ def family_class(cfg: dict) -> type:
     if "family" not in cfg:
         raise ConfigError("config has no 'family' key (one of: " + ", ".join(FAMILIES.names()) + ")")
     return FAMILIES.get(cfg["family"])
+
+
+def check_network_section(cfg: dict, key: str) -> None:
+    """A network section's `name` and arguments, checked as `registry.build_network` checks them, without
+    building the network."""
+    from mindspore_impl.config import ConfigError, factory_kwargs, section
+    from mindspore_impl.registry import MODELS
+    import mindspore_impl.models  # noqa: F401  (registers the factories)
+
+    values = section(cfg, key)
+    if "name" not in values:
+        raise ConfigError(f"config section '{key}' needs a 'name' (one of: {', '.join(MODELS.names())})")
+    factory_kwargs(values, MODELS.get(values["name"]), key)
+
+
+def validate_config(cfg: dict) -> dict:
+    """Check a loaded config as a whole (see Family.check_config) before a CLI does any work with it; a config
+    without `family:` (one written for imported weights) has its `generator:` section checked. Returns `cfg`."""
+    from mindspore_impl.config import section
+
+    if "family" in cfg:
+        family_class(cfg).check_config(cfg)
+    elif section(cfg, "generator"):
+        check_network_section(cfg, "generator")
+    return cfg
 
 
 def export_networks(cfg: dict) -> Mapping[str, ExportNetwork]:

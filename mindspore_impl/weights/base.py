@@ -151,9 +151,14 @@ class Importer:
     read: path → {source key: array}; table: source → our names; build_target: the network (its parameter
     names and shapes are the target); config: the YAML whose numerics reproduce the source implementation;
     network: which of the family's networks this is (`G` by default; `D`, `G_ema`, ... for the others).
+    name: the registry key, when the family's network already has an importer from another source (the
+    MindSpore AnimeGANv2 port's generator beside the PyTorch port's); by default the key is derived (see `key`).
     For sources whose file says how to build the network (NVlabs pickles carry their constructor arguments):
     `read_info(path) -> dict` is called first, then `build_target(info)`, and `config_for(info) -> dict` is written
     as a YAML config beside the checkpoint.
+    For architectures that come in sizes (a U-Net's depth, a ResNet's block count): `build_for_config(cfg)` builds
+    the network a config describes (`import_weights.py --config`), and `table_for(net)` gives the rename table of
+    that network (its layer indices follow from its structure); `table` is then the table of the default build.
     """
 
     family: str
@@ -166,10 +171,20 @@ class Importer:
     network: str = "G"
     read_info: Callable[[str], dict] | None = None
     config_for: Callable[[dict], dict] | None = None
+    name: str = ""
+    build_for_config: Callable[[dict], object] | None = None
+    table_for: Callable[[object], RenameTable] | None = None
+
+    def table_of(self, net) -> RenameTable:
+        """The rename table for `net` (the target built for this import)."""
+        return self.table_for(net) if self.table_for is not None else self.table
 
     @property
     def key(self) -> str:
-        """Its name in IMPORTERS: the family for its generator `G`, `family:NETWORK` for the other networks."""
+        """Its name in IMPORTERS: `name` when given, else the family for its generator `G` and `family:NETWORK`
+        for the other networks."""
+        if self.name:
+            return self.name
         return self.family if self.network == "G" else f"{self.family}:{self.network}"
 
 
@@ -186,7 +201,9 @@ def find_importer(family: str, network: str | None = None) -> Importer:
     """The importer of `network` (default: the family's generator) of `family`; RegistryError lists the choices."""
     key = family if network in (None, "G") else f"{family}:{network}"
     if key not in IMPORTERS and family in IMPORTERS:
+        default = IMPORTERS.get(family).network  # what --network may be left out for (G, or e.g. G_A)
         others = sorted(k.split(":", 1)[1] for k in IMPORTERS.names() if k.startswith(f"{family}:"))
+        names = [default] + [n for n in others if n != default]
         raise WeightImportError(f"family '{family}' has no importer for network '{network}' "
-                                f"(it imports: {', '.join(['G'] + others)})")
+                                f"(it imports: {', '.join(names)})")
     return IMPORTERS.get(key)
