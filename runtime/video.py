@@ -307,6 +307,8 @@ def write_frames(path: str | Path, frames, fps: float = 24, crf: int = 18, prese
                     mux(out, vout.encode(None))
                 sink.check()  # closing wrote the trailer (an .mp4's index): the last chance for a write error
             except av.FFmpegError as exc:
+                if sink.error is not None:  # libav failed because our file did: report the write error itself
+                    raise ConversionError(f"cannot write {path}: {sink.error.strerror or sink.error}") from None
                 raise ConversionError(f"cannot encode {path}: {exc}") from None
     return count
 

@@ -29,6 +29,7 @@ TINY_VARIANTS = {
 # checks its export instead (a new one must be listed in one table or the other).
 EXPORTED_ELSEWHERE = {
     "acgan_generator": "tests/test_acgan_model.py::test_export_equals_the_studys_generator_in_eval_mode",
+    "frame_predictor": "tests/test_frame_predictor.py::test_export_parity_and_runtime_step",
 }
 SIZES, BATCHES = [(32, 32), (48, 64)], (1, 3)
 

@@ -10,6 +10,7 @@ import av
 import mindspore as ms
 import numpy as np
 import pytest
+from PIL import Image
 
 from datasets.manganime.moving_shapes import ProjectSpec, build
 from mindspore_impl import manganime
@@ -222,9 +223,41 @@ def test_write_frames_counts_sizes_and_refuses_mixed_sizes(tmp_path):
     assert not (tmp_path / "b.mp4").exists() and list(tmp_path.iterdir()) == [tmp_path / "a.mp4"]
 
 
+def test_write_frames_stops_at_the_first_failed_write(tmp_path, monkeypatch):
+    """A full disk (here: writes past 4 KB fail with ENOSPC) stops the clip at once, as one ConversionError, and
+    leaves nothing behind; libav alone would only report it when closing the file, after encoding every frame."""
+    import errno
+
+    from runtime import video
+    from runtime.errors import ConversionError
+
+    class SmallDisk(video.CheckedFile):
+        def write(self, data) -> int:
+            if self.tell() + len(data) > 4096:
+                self.error = OSError(errno.ENOSPC, "No space left on device")
+                raise self.error
+            return super().write(data)
+
+    monkeypatch.setattr(video, "CheckedFile", SmallDisk)
+    taken = []
+
+    def noise(count=200):
+        rng = np.random.default_rng(0)
+        for _ in range(count):  # noise does not compress: every frame is a few KB of packets
+            taken.append(1)
+            yield rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+
+    with pytest.raises(ConversionError, match="No space left on device"):
+        video.write_frames(tmp_path / "c.mp4", noise(), preset="ultrafast")
+    assert len(taken) < 100 and list(tmp_path.iterdir()) == []
+
+
 def test_demo_runs_without_arguments(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "runtime/manga2anime.py"), "--no-progress"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     frames = read_clip(tmp_path / "outputs" / "manga2anime.mp4")
     assert len(frames) == 12 and frames[0].shape == (64, 64, 3)
+    # the clip starts from the predictor's own bundled frame (not another demo's asset), up to H.264 error
+    first = np.asarray(Image.open(ROOT / "runtime/assets/demo_predictor_first_frame.png").convert("RGB"))
+    assert np.abs(frames[0].astype(np.float64) - first).mean() < 3
