@@ -134,6 +134,9 @@ def main(argv=None) -> int:
     if args.int8:  # read the images before the slow part, so a bad folder fails at once
         if not spec.inputs_of("image"):
             raise ExportError(f"--int8 calibrates on images; network {loaded.name} takes no image input")
+        if len(spec.inputs) > 1:  # calibration feeds one image tensor (a predictor also takes its page, ...)
+            raise ExportError(f"--int8 calibrates networks with one input; network {loaded.name} takes "
+                              f"{', '.join(p.name for p in spec.inputs)}")
         multiple = spec.size_multiple
         if args.calib_size < 1 or args.calib_size % multiple:
             raise ExportError(f"--calib-size {args.calib_size} must be a positive multiple of {multiple}")

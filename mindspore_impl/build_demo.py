@@ -4,6 +4,7 @@
     python mindspore_impl/build_demo.py pix2pix        # runtime/assets/demo_pix2pix.onnx + demo_page.png
     python mindspore_impl/build_demo.py acgan          # runtime/assets/demo_acgan.onnx (procedural faces)
     python mindspore_impl/build_demo.py stylegan2      # runtime/assets/demo_stylegan2.onnx
+    python mindspore_impl/build_demo.py predictor      # runtime/assets/demo_predictor.onnx + its page, first frame
 
 Every demo is the same pipeline, described by one `Demo` record in `DEMOS`:
 1. its training data, made offline (no datasets can be downloaded here), e.g. the "demo" cartoon style that
@@ -97,6 +98,21 @@ def prepare_stylegan2(cfg: dict, force: bool) -> None:
             "--size", str(cfg["data"]["resolution"]), "--overwrite")
 
 
+def prepare_predictor(cfg: dict, force: bool) -> None:
+    """The moving-shapes project at 64 px through the manGANime tooling (14 episodes, the last 2 held out), and the
+    runtime demo's page and first frame: those of the first held-out triple (an episode training never saw)."""
+    import csv
+
+    dataset = ROOT / cfg["data"]["root"]
+    if force or not (dataset / "triples.csv").is_file():
+        run(sys.executable, "datasets/manganime/moving_shapes.py", "--out", dataset.parent, "--size", "64",
+            "--page-side", "128", "--episodes", "14", "--val", "2", "--force")
+    with open(dataset / "triples.csv", newline="") as fh:
+        first = next(row for row in csv.DictReader(fh) if row["split"] == "val")
+    for key, name in (("page_path", "demo_predictor_page.png"), ("frame_path", "demo_predictor_first_frame.png")):
+        shutil.copyfile(dataset / first[key], ROOT / "runtime/assets" / name)
+
+
 DEMOS = {
     "animeganv2": Demo(ROOT / "configs/animeganv2/demo.yaml", ROOT / "runtime/assets/demo_animeganv2.onnx",
                        prepare_animeganv2),
@@ -104,6 +120,8 @@ DEMOS = {
     "acgan": Demo(ROOT / "configs/acgan/demo.yaml", ROOT / "runtime/assets/demo_acgan.onnx", prepare_acgan),
     "stylegan2": Demo(ROOT / "configs/stylegan2/demo.yaml", ROOT / "runtime/assets/demo_stylegan2.onnx",
                       prepare_stylegan2, network="G_ema"),
+    "predictor": Demo(ROOT / "configs/frame_predictor/demo.yaml", ROOT / "runtime/assets/demo_predictor.onnx",
+                      prepare_predictor),
 }
 
 

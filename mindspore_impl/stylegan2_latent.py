@@ -241,7 +241,7 @@ def project_main(args) -> int:
     from mindspore_impl.projection import Projector, load_projection_vgg
     from runtime.imaging import save_image
     from runtime.outputs import prepare_output_dir, refuse_existing
-    from runtime.video import write_video
+    from runtime.video import write_frames
 
     settings = projection_settings(args)
     target = Target(args.target)  # a missing or unreadable target stops here, before anything is loaded
@@ -309,7 +309,7 @@ def project_main(args) -> int:
     pairs = (np.concatenate([read_png(frame_paths(i)[1]), read_png(frame_paths(i)[0])], axis=1)
              for i in range(count))
     if target.kind == "video":
-        write_video(compare_path, pairs, target.fps)
+        write_frames(compare_path, pairs, target.fps)
     else:
         save_image(compare_path, next(pairs))
     print(f"projected {count} frame(s) into {outdir} (latents.npz, frames/, {compare_path.name}); "
@@ -323,7 +323,7 @@ def lerp_main(args) -> int:
     from mindspore_impl.projection import Projector, lerp_latents, load_projection_vgg
     from runtime.imaging import save_image
     from runtime.outputs import prepare_output_dir, refuse_existing
-    from runtime.video import write_video
+    from runtime.video import write_frames
 
     settings = projection_settings(args)
     if args.frames < 2:
@@ -352,7 +352,7 @@ def lerp_main(args) -> int:
     ws, noises = lerp_latents(a.w, b.w, a.noise, b.noise, args.frames, projector.layout)
     prepare_output_dir(outdir)
     frames = [projector.render(w, n) for w, n in zip(ws, noises)]
-    count = write_video(outputs[0], frames, args.fps)
+    count = write_frames(outputs[0], frames, args.fps)
     state = {"w": ws, "t": np.linspace(0.0, 1.0, args.frames), "num_ws": np.int64(G.num_ws),
              "settings": {"version": LATENTS_VERSION, "projection": settings.as_dict(), "network": loaded.name,
                           "network_sha256": loaded.sha256, "start": str(args.start), "end": str(args.end),

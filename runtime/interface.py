@@ -5,6 +5,9 @@ draws its parity inputs from it and stores it in the ONNX metadata (key `interfa
 back to decide what to feed and which command fits (`task`). It lives here, in the MindSpore-free runtime, because
 all three use it and the runtime must install without MindSpore.
 
+Tasks: `stylize` and `colorize` (one image in, one out), `sample` (noise and tags in, an image out), `predict`
+(a frame, its manga page and optionally earlier frames in, the next frame out; runtime/predictor.py).
+
 Port kinds:
 - `image`: `[batch, C, height, width]` (or fixed sides), values in `range`, C = 1 (grey) or 3 (RGB);
 - `noise`: `[batch, D]` latent drawn from N(0, 1);
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from runtime.errors import UserError
 
-TASKS = ("stylize", "colorize", "sample")
+TASKS = ("stylize", "colorize", "sample", "predict")
 PORT_KINDS = ("image", "noise", "onehot", "scalar")
 LEGACY_TASKS = {"image2image": "stylize"}  # files exported before tasks were named
 
@@ -165,6 +168,9 @@ class Interface:
             raise InterfaceError(f"a {self.task} network takes one image and returns an image")
         if self.task == "sample" and (images_in or self.outputs[0].kind != "image"):
             raise InterfaceError("a sample network takes no image input and returns an image")
+        if self.task == "predict" and (len(images_in) < 2 or self.outputs[0].kind != "image"):
+            raise InterfaceError("a predict network takes two or more images (the current frame first, then its "
+                                 "page, ...) and returns an image (the next frame)")
 
     def port(self, name: str) -> Port:
         for p in self.inputs + self.outputs:

@@ -9,12 +9,13 @@ from runtime.errors import ConversionError
 IMAGE_COMMANDS = ("runtime/photo2anime.py", "runtime/video2anime.py")
 SAMPLE_COMMAND = "runtime/sample.py"
 COLORIZE_COMMAND = "runtime/colorize.py"
+PREDICT_COMMAND = "runtime/manga2anime.py"
 
 
 @dataclass(frozen=True)
 class Route:
     what: str                   # how an error names such a model
-    runner: str                 # "image" (session.Generator) or "sample" (sampler.Sampler)
+    runner: str                 # "image" (session.Generator), "sample" (sampler.Sampler), "predict" (predictor)
     commands: tuple[str, ...]   # the CLIs that run it
 
 
@@ -24,6 +25,7 @@ ROUTES = {
     # (grey in, colour out), so the photo and video CLIs still run them (e.g. to colour a black-and-white video).
     "colorize": Route("a colorization model", "image", (COLORIZE_COMMAND, *IMAGE_COMMANDS)),
     "sample": Route("a sampling model", "sample", (SAMPLE_COMMAND,)),
+    "predict": Route("a future-frame predictor", "predict", (PREDICT_COMMAND,)),
 }
 
 

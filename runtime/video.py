@@ -9,6 +9,8 @@ variable frame rate survive unchanged; with --start the whole timeline (audio in
 kept frame is at 0. Rotation: frames carrying display-matrix rotation are rotated upright before inference and
 the output is written upright with no rotation metadata (plays correctly everywhere, model sees upright content).
 Audio: packets are copied without re-encoding when the output container accepts the codec, else re-encoded to AAC.
+
+`write_frames` encodes frames made in memory (a predicted clip) with the same H.264 stream settings.
 """
 from __future__ import annotations
 
@@ -232,6 +234,85 @@ def _even(image: np.ndarray) -> np.ndarray:
     return np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
+def add_h264_stream(out, shape: tuple, rate, time_base: Fraction, crf: int, preset: str,
+                    colour: _Colour | None = None):
+    """The one H.264 (yuv420p, limited range) video stream every video this project writes uses, sized for
+    frames of `shape` (odd sides padded by `_even`), tagged with the input's colours when `colour` knows them."""
+    height, width = shape[0] + shape[0] % 2, shape[1] + shape[1] % 2  # the sides `_even` pads frames to
+    vout = out.add_stream("libx264", rate=rate)
+    vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
+    vout.time_base = time_base
+    vout.codec_context.time_base = time_base
+    vout.options = {"crf": str(crf), "preset": preset}
+    vout.codec_context.color_range = 1  # MPEG (limited) range, what encode_rgb's reformat produces
+    if colour is not None and colour.colorspace is not None:
+        vout.codec_context.colorspace = colour.colorspace
+        vout.codec_context.color_primaries = colour.primaries
+        vout.codec_context.color_trc = colour.trc
+    return vout
+
+
+def encode_rgb(vout, image: np.ndarray, pts: int, time_base: Fraction, colorspace: int | None = None) -> list:
+    """Encode one RGB uint8 frame into `vout` (converted with `colorspace`'s matrix; None: BT.601); returns the
+    packets for the caller to mux (each caller checks its output file after muxing)."""
+    frame = av.VideoFrame.from_ndarray(_even(image), format="rgb24").reformat(
+        format="yuv420p", dst_colorspace=colorspace, dst_color_range="MPEG")
+    frame.pts, frame.time_base = pts, time_base
+    return vout.encode(frame)
+
+
+def write_frames(path: str | Path, frames, fps: float = 24, crf: int = 18, preset: str = "medium",
+                 progress: bool = False, total: int | None = None) -> int:
+    """Encode RGB uint8 frames (an iterable of equal-size [H, W, 3] arrays) as an H.264 video at a constant `fps`,
+    written atomically (nothing is left behind on failure); returns the frame count. Same stream settings as the
+    video conversion (`add_h264_stream`, `encode_rgb`), untagged BT.601 colours, no audio."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in CONTAINERS:
+        raise ConversionError(f"unsupported output type {suffix or '(no extension)'!r} for {path}; "
+                              f"supported: {', '.join(sorted(CONTAINERS))}")
+    VideoOptions(crf=crf, preset=preset)  # the same checks as the conversion's options
+    rate = Fraction(fps).limit_denominator(1001)
+    if rate <= 0:
+        raise ConversionError(f"frame rate {fps} must be positive")
+    time_base = 1 / rate
+    count, shape = 0, None
+    with output_file(path) as tmp:
+        # through a CheckedFile, as the conversion does: a full disk stops the clip at the first failed write
+        with contextlib.closing(CheckedFile(tmp)) as sink:
+            def mux(out, packets) -> None:
+                for packet in packets:
+                    out.mux(packet)
+                    sink.check()
+
+            try:
+                with av.open(sink, "w", format=CONTAINERS[suffix]) as out:
+                    vout = None
+                    for image in tqdm(frames, total=total, unit="frame", desc=path.name, disable=not progress,
+                                      file=sys.stderr, leave=False):
+                        image = np.asarray(image)
+                        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+                            raise ConversionError(f"frame {count}: expected RGB uint8 [H, W, 3], got {image.dtype} "
+                                                  f"{list(image.shape)}")
+                        if vout is None:
+                            shape = image.shape
+                            vout = add_h264_stream(out, shape, rate, time_base, crf, preset)
+                        elif image.shape != shape:
+                            raise ConversionError(f"frame {count} is {image.shape[1]}x{image.shape[0]}, the first "
+                                                  f"was {shape[1]}x{shape[0]}; a video has one frame size")
+                        mux(out, encode_rgb(vout, image, count, time_base))
+                        count += 1
+                    if vout is None:
+                        raise ConversionError(f"no frames to write to {path}")
+                    mux(out, vout.encode(None))
+                sink.check()  # closing wrote the trailer (an .mp4's index): the last chance for a write error
+            except av.FFmpegError as exc:
+                if sink.error is not None:  # libav failed because our file did: report the write error itself
+                    raise ConversionError(f"cannot write {path}: {sink.error.strerror or sink.error}") from None
+                raise ConversionError(f"cannot encode {path}: {exc}") from None
+    return count
+
+
 class VideoConverter:
     """Converts one video with a Stylizer; `run()` does the work and returns a VideoResult."""
 
@@ -448,10 +529,7 @@ class VideoConverter:
             if item.image.shape != first_shape:
                 raise ConversionError(f"the frame size changes mid-stream ({first_shape[:2]} → "
                                       f"{item.image.shape[:2]}); such videos are not supported")
-            frame = av.VideoFrame.from_ndarray(_even(item.image), format="rgb24").reformat(
-                format="yuv420p", dst_colorspace=self.colour.colorspace, dst_color_range="MPEG")
-            frame.pts, frame.time_base = item.pts, self.time_base
-            self._mux(out, vout.encode(frame))
+            self._mux(out, encode_rgb(vout, item.image, item.pts, self.time_base, self.colour.colorspace))
             self.frames_out += 1
         if vout is None:
             return
@@ -462,17 +540,8 @@ class VideoConverter:
             self._mux(out, aout.encode(None))
 
     def _add_streams(self, out, first_image: np.ndarray):
-        height, width = _even(first_image).shape[:2]
-        vout = out.add_stream("libx264", rate=self.rate)
-        vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
-        vout.time_base = self.time_base
-        vout.codec_context.time_base = self.time_base
-        vout.options = {"crf": str(self.options.crf), "preset": self.options.preset}
-        vout.codec_context.color_range = 1  # MPEG (limited) range, what reformat above produces
-        if self.colour.colorspace is not None:
-            vout.codec_context.colorspace = self.colour.colorspace
-            vout.codec_context.color_primaries = self.colour.primaries
-            vout.codec_context.color_trc = self.colour.trc
+        vout = add_h264_stream(out, first_image.shape, self.rate, self.time_base, self.options.crf,
+                               self.options.preset, self.colour)
         aout = resampler = None
         if self.audio_mode == "copy":
             aout = out.add_stream_from_template(self.astream)
@@ -565,45 +634,3 @@ class VideoConverter:
         return VideoResult(self.output_path, self.frames_out, time.perf_counter() - started, self.audio_note,
                            self.rotation)
 
-
-def write_video(path: str | Path, frames, fps: float | Fraction, crf: int = 18, preset: str = "medium") -> int:
-    """Encode RGB uint8 frames [H, W, 3] (all one size) as H.264 yuv420p, no audio, into `path` (a suffix of
-    CONTAINERS), atomically; returns the number of frames. Odd sides lose their last row/column (yuv420p).
-    Frame i is shown at i / fps. For encoding frames a program made (projections, interpolations), where
-    VideoConverter converts an input video."""
-    path = Path(path)
-    container = CONTAINERS.get(path.suffix.lower())
-    if container is None:
-        raise ConversionError(f"{path}: video output must end in one of {', '.join(sorted(CONTAINERS))}")
-    if preset not in X264_PRESETS or not 0 <= crf <= 51:
-        raise ConversionError(f"x264 preset {preset!r} / crf {crf}: choose a preset of {', '.join(X264_PRESETS)} "
-                              "and a crf in 0..51")
-    rate = Fraction(fps).limit_denominator(1001)
-    if rate <= 0:
-        raise ConversionError(f"frame rate {fps} must be positive")
-    count, shape = 0, None
-    with output_file(path) as tmp:
-        try:
-            with av.open(str(tmp), "w", format=container) as out:
-                stream = None
-                for image in frames:
-                    image = _even(np.ascontiguousarray(image, dtype=np.uint8))
-                    if stream is None:
-                        shape = image.shape
-                        stream = out.add_stream("libx264", rate=rate)
-                        stream.height, stream.width = shape[:2]
-                        stream.pix_fmt = "yuv420p"
-                        stream.options = {"crf": str(crf), "preset": preset}
-                    if image.shape != shape:
-                        raise ConversionError(f"{path}: frame {count} is {image.shape[:2]}, not {shape[:2]} like "
-                                              "the first")
-                    frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-                    frame.pts, frame.time_base = count, 1 / rate
-                    out.mux(stream.encode(frame))
-                    count += 1
-                if stream is None:
-                    raise ConversionError(f"{path}: no frames to write")
-                out.mux(stream.encode(None))
-        except av.FFmpegError as exc:
-            raise ConversionError(f"cannot encode {path}: {exc}") from None
-    return count

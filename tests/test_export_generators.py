@@ -30,6 +30,7 @@ TINY_VARIANTS = {
 EXPORTED_ELSEWHERE = {
     "acgan_generator": "tests/test_acgan_model.py::test_export_equals_the_studys_generator_in_eval_mode",
     "stylegan2_generator": "tests/test_stylegan2_train.py::test_export_and_identical_sampling_in_onnx_and_mindspore",
+    "frame_predictor": "tests/test_frame_predictor.py::test_export_parity_and_runtime_step",
 }
 SIZES, BATCHES = [(32, 32), (48, 64)], (1, 3)
 

@@ -51,6 +51,7 @@ def test_softplus_and_l1():
     close(gan.softplus(t(x)), np_softplus(x))  # incl. logits where log(1 + e^x) would overflow float32
     a, b = rand(rng, 2, 3, 5, 5), rand(rng, 2, 3, 5, 5)
     close(gan.l1_loss(t(a), t(b)), np.mean(np.abs(f64(a) - b)))
+    close(gan.mse_loss(t(a), t(b)), np.mean((f64(a) - b) ** 2))
 
 
 def test_lsgan(logits):

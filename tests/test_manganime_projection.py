@@ -199,13 +199,13 @@ def test_projection_recovers_the_w_of_its_target(nets):
 @pytest.fixture(scope="module")
 def video(nets, tmp_path_factory):
     """A 3-frame synthetic 16×16 video: G's images along a short path in W, and the path."""
-    from runtime.video import write_video
+    from runtime.video import write_frames
 
     G = nets["G"]
     w0, w1 = mapped(G, 5), mapped(G, 6)
     ws = [w0 + t * (w1 - w0) for t in (0.0, 0.2, 0.4)]
     path = tmp_path_factory.mktemp("projection_video") / "clip.mp4"
-    assert write_video(path, [render(G, w) for w in ws], 8, crf=0) == 3
+    assert write_frames(path, [render(G, w) for w in ws], 8, crf=0) == 3
     return path, ws
 
 

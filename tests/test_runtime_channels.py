@@ -134,7 +134,7 @@ def test_image_clis_send_a_sampling_model_to_sample_py(tmp_path, models, capsys,
 def test_the_task_table_covers_every_task_with_existing_commands():
     assert set(ROUTES) == set(TASKS)
     for route in ROUTES.values():
-        assert route.runner in ("image", "sample") and all((ROOT / c).is_file() for c in route.commands)
+        assert route.runner in ("image", "sample", "predict") and all((ROOT / c).is_file() for c in route.commands)
     # colorize models: runtime/colorize.py first, and the photo/video CLIs still run them
     assert ROUTES["colorize"].commands == ("runtime/colorize.py", *ROUTES["stylize"].commands)
 

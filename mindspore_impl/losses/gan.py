@@ -31,6 +31,11 @@ def l1_loss(a, b):
     return ops.mean(ops.abs(a - b))
 
 
+def mse_loss(a, b):
+    """Mean squared error: mean((a - b)^2)."""
+    return ops.mean(ops.square(a - b))
+
+
 # --- LSGAN (Mao et al. 2017) ----------------------------------------------------------------------------------
 
 def lsgan_loss(pred, target: float):
