@@ -1,4 +1,5 @@
 """The out-of-the-box default: bundled sample clip/photo, the demo model's style, and the no-argument CLIs."""
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from datasets.demo_clip import SHOTS, shot_starts
 from runtime import cli
 from runtime.session import Generator
 from runtime.stylize import Stylizer
@@ -15,6 +17,7 @@ from tests._runtime_helpers import photo, read_video
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_MODEL = ROOT / "runtime" / "assets" / "demo_animeganv2.onnx"
+CLIP_FRAMES = 168  # 7 s at 24 fps
 
 
 # -- style measures ----------------------------------------------------------------------------------------------
@@ -107,18 +110,24 @@ def test_the_line_art_measures_recognise_the_demo_style_and_reject_blur():
 
 # -- bundled samples ---------------------------------------------------------------------------------------------
 def test_bundled_sample_clip_and_photo_match_their_spec():
+    """7 s at 24 fps, 320x180, five shots (pans, zooms, a tilt) with cuts, stereo AAC; a few hundred KB."""
     clip, photo_path = cli.DEMO_CLIP, cli.DEMO_PHOTO
-    assert clip.stat().st_size < 1_000_000 and photo_path.stat().st_size < 200_000
+    assert clip.stat().st_size < 600_000 and photo_path.stat().st_size < 200_000
     with av.open(str(clip)) as container:
         video, audio = container.streams.video[0], container.streams.audio[0]
         assert video.codec_context.name == "h264" and video.codec_context.pix_fmt == "yuv420p"
-        assert (video.codec_context.width, video.codec_context.height) == (256, 144)
-        assert video.average_rate == 24 and video.frames == 72
+        assert (video.codec_context.width, video.codec_context.height) == (320, 180)
+        assert video.average_rate == 24 and video.frames == CLIP_FRAMES
         assert audio.codec_context.name == "aac" and audio.codec_context.layout.name == "stereo"
     decoded = read_video(clip)
-    assert len(decoded["frames"]) == 72 and decoded["audio"].shape[1] / decoded["sample_rate"] == \
-        pytest.approx(3.0, abs=0.05)
+    assert len(decoded["frames"]) == CLIP_FRAMES and decoded["audio"].shape[1] / decoded["sample_rate"] == \
+        pytest.approx(7.0, abs=0.05)
     assert np.abs(decoded["audio"]).max() > 0.1
+    # the cuts: the three largest frame-to-frame changes are the three hard cuts (the fifth shot fades in)
+    frames = np.stack(decoded["frames"]).astype(np.float32)
+    change = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))  # change[i]: frame i -> frame i + 1
+    cuts = [math.ceil(start * 24) - 1 for start, shot in zip(shot_starts(), SHOTS) if start > 0 and not shot.fade_in]
+    assert len(cuts) == 3 and sorted(np.argsort(change)[-3:]) == cuts
 
 
 def test_sample_command_reproduces_the_bundled_files(tmp_path):
@@ -152,4 +161,4 @@ def test_no_argument_cli_converts_the_bundled_sample(tmp_path, script, output):
     assert f"wrote {output}" in done.stdout
     if script == "video2anime.py":
         result = read_video(tmp_path / output)
-        assert len(result["frames"]) == 72 and result["audio"] is not None
+        assert len(result["frames"]) == CLIP_FRAMES and result["audio"] is not None
