@@ -16,7 +16,8 @@ every hair x eye pair), fix_hair_eye (one tag pair, --n latents), change_hair / 
 colour varied across), interpolate (--n rows from seed a to a + 1); see runtime/sampler.grid_plan.
 
 Without --model every bundled demo sampler (runtime/cli.DEMO_SAMPLERS) is sampled with the given options, each
-into outputs/samples_<name>.png. Everything is checked before anything is written.
+into outputs/samples_<name>.png; each option goes to the demos that take it (--tag and the tag grids of --mode to
+the ACGAN, --trunc to the StyleGAN2). Everything is checked before anything is written.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from runtime.errors import ConversionError, run_main  # noqa: E402
 from runtime.outputs import add_overwrite_argument, refuse_existing  # noqa: E402
 from runtime.imaging import check_image_suffix, save_image  # noqa: E402
 from runtime.sampler import (GridPlan, Sampler, default_sigma, grid_plan, make_grid, near_square,  # noqa: E402
-                             parse_seeds, parse_tags, seeds_plan)
+                             parse_seeds, parse_tags, sampling_modes, seeds_plan)
 
 DEFAULT_OUTPUT = Path("outputs") / "samples.png"
 DEFAULT_SEEDS = "0-15"
@@ -127,6 +128,20 @@ def open_demos() -> list[Sampler]:
     return list(DEMO_SAMPLERS)
 
 
+def demos_for(mode: str | None) -> list[Path]:
+    """The bundled demos to sample: all of them, or with --mode only those that have that grid (the tag grids
+    are the ACGAN's); none is an error listing each demo's modes."""
+    paths = open_demos()
+    if mode is None:
+        return paths
+    modes = {path: sampling_modes(Sampler(path).interface) for path in paths}
+    chosen = [path for path in paths if mode in modes[path]]
+    if not chosen:
+        listed = "; ".join(f"{demo_name(p)}: {', '.join(m)}" for p, m in modes.items())
+        raise ConversionError(f"no bundled demo has mode {mode!r} ({listed})")
+    return chosen
+
+
 def plan_for(sampler: Sampler, args: argparse.Namespace, tags: dict[str, str], seeds: list[int] | None) -> GridPlan:
     """The grid `args` ask of this model (its own sigma unless --sigma). The bundled demos differ (the ACGAN takes
     tags, the StyleGAN2 a truncation), so without --model each option goes to the demos that take it; with
@@ -159,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     check_options(args)
     tags = collect_tags(args)
     seeds = parse_seeds(args.seeds or DEFAULT_SEEDS) if args.mode is None else None
-    paths = [args.model] if args.model is not None else open_demos()
+    paths = [args.model] if args.model is not None else demos_for(args.mode)
     if args.outdir is not None:
         planned = [args.outdir / f"seed{seed:04d}.png" for seed in seeds]
     else:

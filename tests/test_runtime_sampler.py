@@ -10,7 +10,7 @@ from PIL import Image
 from runtime import sample
 from runtime.errors import run_main
 from runtime.errors import ConversionError
-from runtime.sampler import Sampler, make_grid, near_square
+from runtime.sampler import Sampler, default_sigma, grid_plan, make_grid, near_square, sampling_modes
 from tests._runtime_helpers import TOY_TAG_GROUPS, build_channel_model, build_toy_generator, build_toy_sampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -274,3 +274,27 @@ def test_demo_options_go_to_the_demos_that_take_them(tmp_path, monkeypatch, caps
     assert not np.array_equal(expected_plain, make_grid(plain(plain.latents(range(4)), None, psi=1.0), 2, 2))
     for name, expected in (("tagged", expected_tagged), ("plain", expected_plain)):
         np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "outputs" / f"samples_{name}.png")), expected)
+
+
+def test_demo_modes_go_to_the_demos_that_have_them(tmp_path, monkeypatch, capsys):
+    """Without --model, a tag grid (--mode fix_noise) is drawn for the demo with tags only; a mode no demo has
+    lists each demo's modes and writes nothing."""
+    demos = (build_toy_sampler(tmp_path / "demo_tagged.onnx", seed=5, psi=False),
+             build_toy_sampler(tmp_path / "demo_plain.onnx", seed=6, tags=False))
+    monkeypatch.setattr(sample, "DEMO_SAMPLERS", demos)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        run_main(sample.main, ["--mode", "fix_noise", "--seed", "3"])
+    assert done.value.code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["samples_tagged.png"]
+    tagged = Sampler(demos[0])
+    plan = grid_plan("fix_noise", tagged.interface, seed=3, sigma=default_sigma(tagged.metadata))
+    expected = make_grid(tagged(plan.z, plan.tags), plan.rows, plan.cols, plan.row_labels, plan.col_labels)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "outputs" / "samples_tagged.png")), expected)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        run_main(sample.main, ["--mode", "change_nothing", "--overwrite"])
+    assert done.value.code == 2
+    assert capsys.readouterr().err.strip() == ("error: no bundled demo has mode 'change_nothing' (tagged: "
+                                               + ", ".join(sampling_modes(tagged.interface))
+                                               + "; plain: interpolate)")
