@@ -46,13 +46,27 @@ def _training_names() -> list[str]:
     return names
 
 
-def write_demo_page(path: Path, longer_side: int = 480) -> Path:
-    """The grey demo page: the held-out photo's luma, its longer side `longer_side`."""
+def _demo_source(longer_side: int) -> np.ndarray:
+    """The held-out photo, its longer side `longer_side`: the colour truth of the demo page."""
     from skimage import data as skdata
 
     rgb = read_rgb(Path(skdata.data_dir) / DEMO_PAGE_SOURCE)
     h, w = fit_max_side(rgb.shape[0], rgb.shape[1], longer_side)
-    rgb = np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.LANCZOS))
+    return np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.LANCZOS))
+
+
+def write_demo_page(path: Path, longer_side: int = 480) -> Path:
+    """The grey demo page: the held-out photo's luma, its longer side `longer_side`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_image_atomic(path, luma8(rgb))
+    write_image_atomic(path, luma8(_demo_source(longer_side)))
     return path
+
+
+def write_demo_pairs(folder: Path, longer_side: int = 480) -> Path:
+    """The held-out pair `runtime/colorize_eval.py` scores by default: folder/A the demo page, folder/B the colour
+    photo it was made from (the same name, as datasets/colorize_pairs.py lays pairs out)."""
+    name = Path(DEMO_PAGE_SOURCE).with_suffix(".png").name
+    write_demo_page(folder / "A" / name, longer_side)
+    (folder / "B").mkdir(parents=True, exist_ok=True)
+    write_image_atomic(folder / "B" / name, _demo_source(longer_side))
+    return folder

@@ -1,7 +1,7 @@
 """Rebuild a bundled demo model from nothing, with one command per demo:
 
     python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, ~12 min on 2 CPU cores
-    python mindspore_impl/build_demo.py pix2pix        # runtime/assets/demo_pix2pix.onnx + demo_page.png
+    python mindspore_impl/build_demo.py pix2pix        # runtime/assets/demo_pix2pix.onnx, demo_page.png, demo_pairs/
     python mindspore_impl/build_demo.py acgan          # runtime/assets/demo_acgan.onnx (procedural faces)
     python mindspore_impl/build_demo.py stylegan2      # runtime/assets/demo_stylegan2.onnx
     python mindspore_impl/build_demo.py predictor      # runtime/assets/demo_predictor.onnx + its page, first frame
@@ -68,7 +68,7 @@ def prepare_animeganv2(cfg: dict, force: bool) -> None:
 def prepare_pix2pix(cfg: dict, force: bool) -> None:
     """Pairs from scikit-image's colour photos (datasets/colorize_pairs.py on random crops) and the bundled demo
     page, the grey version of a photo kept out of training."""
-    from datasets.colorize_demo import write_demo_crops, write_demo_page
+    from datasets.colorize_demo import write_demo_crops, write_demo_page, write_demo_pairs
 
     data_root = ROOT / cfg["data"]["root"]
     colour = data_root.parent / "colour"
@@ -80,6 +80,9 @@ def prepare_pix2pix(cfg: dict, force: bool) -> None:
     page = ROOT / "runtime/assets/demo_page.png"
     if force or not page.is_file():
         write_demo_page(page)
+    pairs = ROOT / "runtime/assets/demo_pairs"  # what runtime/colorize_eval.py scores without arguments
+    if force or not (pairs / "B").is_dir():
+        write_demo_pairs(pairs)
 
 
 def prepare_acgan(cfg: dict, force: bool) -> None:

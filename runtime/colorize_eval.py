@@ -1,5 +1,6 @@
 """Score colorization models on a held-out paired set: PSNR, SSIM and colourfulness, with the grey page as baseline.
 
+    python runtime/colorize_eval.py        # the bundled demo model on the bundled held-out pair
     python runtime/colorize_eval.py --model G.onnx [OTHER.onnx ...] --pairs DATA [--a-dir A --b-dir B]
         [--work-side N] [--no-keep-luma] [--csv report.csv] [--grid grid.png] [--overwrite]
 
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python r
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from runtime.cli import non_negative_int  # noqa: E402
+from runtime.cli import ASSETS, non_negative_int  # noqa: E402
 from runtime.colorization import Colorizer, read_page  # noqa: E402
 from runtime.errors import ConversionError, run_main  # noqa: E402
 from runtime.imaging import FORMATS, save_image  # noqa: E402
@@ -36,6 +37,10 @@ from runtime.outputs import add_overwrite_argument, output_file, refuse_existing
 from runtime.session import Generator  # noqa: E402
 
 BASELINE = "grey page (baseline)"
+# Without arguments: the bundled demo colorizer on the bundled held-out pair (the demo page and the colour photo it
+# was made from, which training never saw); both are rebuilt by `python mindspore_impl/build_demo.py pix2pix`.
+DEMO_COLORIZER = ASSETS / "demo_pix2pix.onnx"
+DEMO_PAIRS = ASSETS / "demo_pairs"
 REFERENCE = "reference colour pages"
 
 
@@ -148,8 +153,10 @@ def grid_image(rows: list[list[np.ndarray]], side: int = 192) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", nargs="+", type=Path, required=True, help="ONNX colorization model(s) to score")
-    p.add_argument("--pairs", type=Path, required=True, help="held-out set: PAIRS/<a-dir> grey, PAIRS/<b-dir> colour")
+    p.add_argument("--model", nargs="+", type=Path, default=[DEMO_COLORIZER],
+                   help="ONNX colorization model(s) to score (default: the bundled demo colorizer)")
+    p.add_argument("--pairs", type=Path, default=DEMO_PAIRS,
+                   help="held-out set: PAIRS/<a-dir> grey, PAIRS/<b-dir> colour (default: the bundled demo pair)")
     p.add_argument("--a-dir", default="A", help="grey pages folder inside --pairs (default A)")
     p.add_argument("--b-dir", default="B", help="colour pages folder inside --pairs (default B)")
     p.add_argument("--work-side", type=non_negative_int, default=None,
@@ -164,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     outputs = [path for path in (args.csv, args.grid) if path is not None]
     refuse_existing(outputs, args.overwrite)
     _metrics()  # fail now, not after the models ran, when scikit-image is missing
+    for demo in (DEMO_COLORIZER, DEMO_PAIRS):
+        if demo in args.model + [args.pairs] and not demo.exists():
+            raise ConversionError(f"demo file {demo} is missing; rebuild it with "
+                                  "`python mindspore_impl/build_demo.py pix2pix`")
     pairs = paired_pages(args.pairs / args.a_dir, args.pairs / args.b_dir)
     work_side = "auto" if args.work_side is None else (args.work_side or None)
     names = [m.stem if [n.stem for n in args.model].count(m.stem) == 1 else str(m) for m in args.model]
