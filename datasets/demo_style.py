@@ -154,13 +154,31 @@ def random_crop(rng: np.random.Generator, image: np.ndarray, size: int) -> np.nd
     return resize_rgb(np.ascontiguousarray(crop), size)
 
 
+# Share of the training and style crops whose hues are turned by a random angle (rotate_hue). The seven sources are
+# mostly warm (skin, an orange suit, coffee, a red motorcycle): without it the first model turned the held-out
+# photos' blue skies and uniforms brown. The filter keeps hue, so a turned photo's rendering is still its target.
+HUE_TURN_SHARE = 0.5
+
+
+def rotate_hue(rgb_uint8: np.ndarray, degrees: float) -> np.ndarray:
+    """Turn every colour's hue by `degrees` around the CIELAB grey axis, lightness and chroma unchanged (colours
+    that leave the sRGB gamut are pulled toward their grey, see into_gamut)."""
+    lab = cv2.cvtColor(rgb_uint8.astype(np.float32) / np.float32(255), cv2.COLOR_RGB2Lab)
+    c, s = np.float32(np.cos(np.radians(degrees))), np.float32(np.sin(np.radians(degrees)))
+    a, b = lab[..., 1].copy(), lab[..., 2].copy()
+    lab[..., 1], lab[..., 2] = c * a - s * b, s * a + c * b
+    rgb = into_gamut(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB))
+    return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+
+
 def build_demo_dataset(output, size: int = 256, count: int = 240, style_count: int | None = None,
                        eval_count: int = 8, seed: int = 0, progress: bool = True) -> dict:
     """Write the demo dataset under `output`; returns {folder name: number of images written}.
 
     `count` training photos with their cartoon renderings (paired/), `style_count` (default count // 2) cartoon
     style images with their smoothed versions, `eval_count` photos each in val/ and test/. All crops come from one
-    seeded generator; the style images are other crops than the training photos.
+    seeded generator; the style images are other crops than the training photos. HUE_TURN_SHARE of the training
+    and style crops have their hues turned by a random angle (rotate_hue).
     """
     if size < 16 or count < 1 or eval_count < 0 or (style_count is not None and style_count < 1):
         raise DemoDataError(f"need size >= 16, count >= 1, style_count >= 1, eval_count >= 0 "
@@ -183,6 +201,8 @@ def build_demo_dataset(output, size: int = 256, count: int = 240, style_count: i
     for kind, i in tqdm(jobs, desc="demo dataset", unit="img", disable=not progress):
         pool = sources[kind == "style"]
         crop = random_crop(rng, pool[int(rng.integers(len(pool)))], size)
+        if kind in ("train_photo", "style") and rng.random() < HUE_TURN_SHARE:
+            crop = rotate_hue(crop, rng.uniform(0.0, 360.0))  # val/ and test/ keep the photos' own colours
         name = f"{i:04d}.png"
         if kind == "style":
             cartoon = cartoonize(crop)
