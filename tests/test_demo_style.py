@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -93,3 +94,19 @@ def test_preview_command_writes_a_grid_of_whole_photos(tmp_path):
     nothing = subprocess.run([sys.executable, "datasets/demo_style.py"], cwd=ROOT, capture_output=True, text=True,
                              timeout=60)
     assert nothing.returncode == 2 and "--preview" in nothing.stderr
+
+
+def test_hue_turn_keeps_lightness_and_turns_hue():
+    """rotate_hue (the dataset's colour augmentation) turns the hues and keeps the picture's CIELAB lightness
+    (colours the turn takes out of the sRGB gamut lose chroma, so turning back does not restore them)."""
+    from datasets.demo_style import rotate_hue
+
+    def lightness(rgb):  # CIELAB L, 0-100 (BT.601 luma would change with hue at equal lightness)
+        return cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[..., 0]
+
+    photo = real_photo("coffee.png", width=128)
+    turned = rotate_hue(photo, 120.0)
+    assert abs(lightness(turned).mean() - lightness(photo).mean()) < 2.0
+    assert hue_error(photo, turned) > 60  # the wood and the cup are no longer red-brown
+    np.testing.assert_allclose(rotate_hue(photo, 0.0).astype(int), photo, atol=1)
+    np.testing.assert_array_equal(turned, rotate_hue(photo, 120.0))  # deterministic
