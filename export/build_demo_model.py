@@ -1,9 +1,9 @@
 """Rebuild the bundled demo model `runtime/assets/demo_animeganv2.onnx` from nothing, with one command:
 
-    python export/build_demo_model.py            # ~12 min on 2 CPU cores
+    python export/build_demo_model.py            # WALL_TIME on 2 CPU cores
 
-1. the "demo" cartoon-style dataset from scikit-image photos (datasets/demo_style.py, 128 px crops), with each
-   training photo's own rendering in demo/paired/;
+1. the "demo" cel-shading dataset from scikit-image photos (datasets/demo_style.py: DATASET_PHOTOS crops of the
+   config's image size), with each training photo's own rendering in demo/paired/;
 2. a fixed random-weight VGG19 (seed 0: no real VGG weights can be downloaded here). The family loads it, but the
    demo config gives the VGG terms weight 0, so it is never run;
 3. training with the shared trainer on configs/animeganv2/demo.yaml (half-width AnimeGANv2, 64 px, the init phase
@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs/animeganv2/demo.yaml"
 OUTPUT = ROOT / "runtime/assets/demo_animeganv2.onnx"
+DATASET_PHOTOS = 1600  # training photos (and their renderings); crops of 7 source pictures, so many views of each
 
 
 def run(*cmd):
@@ -47,7 +48,8 @@ def main():
     style = cfg["data"]["style"]
     folders = ("train_photo", f"{style}/style", f"{style}/smooth", f"{style}/paired")
     if args.force or not all((data_root / f).is_dir() for f in folders):
-        run(sys.executable, "datasets/demo_style.py", "--output", data_root, "--size", "128")
+        run(sys.executable, "datasets/demo_style.py", "--output", data_root, "--size", cfg["data"]["image_size"],
+            "--count", DATASET_PHOTOS)
     if args.force or not vgg.is_file():
         from mindspore_impl.models.vgg19 import random_vgg19_checkpoint
 
