@@ -31,12 +31,13 @@ from skimage import data  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import mindspore_impl.models  # noqa: E402,F401
-from export.api import build_image_model, image_metadata, prepare_generator  # noqa: E402
+from export.api import build_model, interface_of, model_metadata, prepare_generator  # noqa: E402
 from export.converters import DEFAULT_LAYER_NORM, LAYER_NORM_PATTERNS  # noqa: E402
 from export.parity import make_session  # noqa: E402
 from export.quantize import psnr, quantize_int8  # noqa: E402
 from mindspore_impl import layers  # noqa: E402
 from mindspore_impl.registry import MODELS  # noqa: E402
+from runtime.errors import run_main  # noqa: E402
 
 GENERATOR = dict(width=1.0, norm_eps=1e-5, upsample="align_corners")  # configs/animeganv2/pytorch_port.yaml
 INT8, INT8_PADS_FLOAT = "ours int8 (QDQ)", "ours int8 (QDQ), reflect pads left in float"
@@ -218,11 +219,12 @@ def main(argv=None) -> int:
     ours = prepare_generator(net, family="animeganv2", style="bench", progress=False)
     export_s = time.perf_counter() - t
     print(f"export (trace + checks + parity, PyNative reference): {export_s:.1f} s; {ours.parity.summary()}")
-    meta = image_metadata(net, family="animeganv2", style="bench")
+    spec = interface_of(net)
+    meta = model_metadata(spec, family="animeganv2", style="bench")
     candidates = {}
     for pattern in LAYER_NORM_PATTERNS:
-        candidates[f"ours fp32 (LayerNorm as {pattern})"] = build_image_model(net, meta,
-                                                                               options={"layer_norm": pattern})
+        candidates[f"ours fp32 (LayerNorm as {pattern})"] = build_model(net, spec, meta,
+                                                                         options={"layer_norm": pattern})
     fp16 = prepare_generator(net, precision="fp16", check_sizes=[(64, 64)], check_batches=(1,), progress=False)
     candidates["ours fp16"] = fp16.model
     print(f"fp16 parity: {fp16.parity.summary()}")
@@ -310,4 +312,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

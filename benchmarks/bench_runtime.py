@@ -28,8 +28,7 @@ sys.path.insert(0, str(ROOT))  # run as `python benchmarks/bench_runtime.py`
 import numpy as np  # noqa: E402
 
 from datasets.demo_clip import render_audio, render_frames, write_clip  # noqa: E402
-from runtime.cli import run_main  # noqa: E402
-from runtime.errors import ConversionError  # noqa: E402
+from runtime.errors import ConversionError, run_main  # noqa: E402
 from runtime.imaging import padded_size, reflect_pad, resize  # noqa: E402
 from runtime.session import Generator  # noqa: E402
 from runtime.stylize import Stylizer, TileOptions  # noqa: E402

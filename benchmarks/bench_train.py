@@ -21,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from runtime.errors import run_main  # noqa: E402
+
 
 def make_data(root: Path, size: int, count: int) -> None:
     from mindspore_impl.models.vgg19 import random_vgg19_checkpoint
@@ -130,7 +132,7 @@ def throughput(root: Path, workers: int, size: int, per_rank_batch: int, steps: 
     return res
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--batch", type=int, default=4)
@@ -142,7 +144,7 @@ def main():
     p.add_argument("--workers", action="store_true", help="also compare 1 process vs msrun --worker_num=2")
     p.add_argument("--worker-size", type=int, default=64)
     p.add_argument("--worker-steps", type=int, default=6)
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     root = Path(tempfile.mkdtemp(prefix="bench_train_"))
     try:
@@ -181,4 +183,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

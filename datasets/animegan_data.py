@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from datasets.image_io import ImageReadError, list_images, normalize_size, read_rgb
+from runtime.errors import UserError
 
 PHOTO_DIR, STYLE_DIR, SMOOTH_DIR, VAL_DIR, TEST_DIR = "train_photo", "style", "smooth", "val", "test"
 PAIRED_DIR = "paired"
@@ -30,7 +31,7 @@ PAIRED_DIR = "paired"
 _STYLE_STREAM = 1
 
 
-class DatasetError(Exception):
+class DatasetError(UserError):
     """The AnimeGAN dataset is missing, empty or asked for something it cannot give."""
 
 

@@ -1,7 +1,7 @@
 """Make the runtime's bundled sample clip and sample photo from pictures that ship with scikit-image.
 
-    python datasets/demo_clip.py                     # writes runtime/assets/demo_clip.mp4 and demo_photo.jpg
-    python datasets/demo_clip.py --frame-preview docs/images/demo_frame.jpg   # also: one frame | the demo model
+    python datasets/demo_clip.py --overwrite         # rewrites runtime/assets/demo_clip.mp4 and demo_photo.jpg
+    python datasets/demo_clip.py --overwrite --frame-preview docs/images/demo_frame.jpg   # also: one frame | model
 
 The clip (7 s, 24 fps, 320x180, H.264 yuv420p) is five shots of five pictures, each a pan, zoom or tilt, joined by
 hard cuts and one cross-fade, with a synthesized stereo AAC track (an arpeggiated chord per shot, a soft knock on
@@ -24,18 +24,19 @@ import numpy as np  # noqa: E402
 import skimage.data  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from runtime.atomic import atomic_path  # noqa: E402
-from runtime.cli import ASSETS, DEMO_MODEL, positive_int, run_main  # noqa: E402
-from runtime.errors import ConversionError  # noqa: E402
+from runtime.cli import ASSETS, DEMO_MODEL, finite_float, positive_int  # noqa: E402
+from runtime.errors import ConversionError, run_main  # noqa: E402
+from runtime.outputs import add_overwrite_argument, output_file, refuse_existing  # noqa: E402
 
 SAMPLE_RATE = 48000
 
 
 @dataclass(frozen=True)
 class Shot:
-    """One camera move over `picture` (a file of scikit-image's data folder): the crop box goes from `start` to `end` (fractions (left, top, width) of the
-    picture; the height follows the output's aspect) over `seconds`; `fade_in` cross-fades from the previous shot
-    instead of cutting. `chord_hz` is the shot's chord in the sound track."""
+    """One camera move over `picture` (a file of scikit-image's data folder): the crop box goes from `start` to
+    `end` (fractions (left, top, width) of the picture; the height follows the output's aspect) over `seconds`;
+    `fade_in` cross-fades from the previous shot instead of cutting. `chord_hz` is the shot's chord in the sound
+    track."""
 
     picture: str
     start: tuple[float, float, float]
@@ -138,7 +139,7 @@ def write_clip(path: Path, frames: list[np.ndarray], audio: np.ndarray, fps: int
     """H.264 yuv420p + AAC in MP4, deterministic (one x264 thread without assembly, bit-exact flags, no timestamps
     in metadata)."""
     height, width = frames[0].shape[:2]
-    with atomic_path(path) as tmp:
+    with output_file(path) as tmp:
         with av.open(str(tmp), "w", format="mp4", options={"fflags": "+bitexact"}) as out:
             video = out.add_stream("libx264", rate=fps)
             video.width, video.height, video.pix_fmt = width, height, "yuv420p"
@@ -164,7 +165,7 @@ def write_clip(path: Path, frames: list[np.ndarray], audio: np.ndarray, fps: int
 def write_photo(path: Path, side: int) -> None:
     """The sample photo: astronaut() at side×side, JPEG quality 90."""
     image = _picture("astronaut.png").resize((side, side), Image.Resampling.LANCZOS)
-    with atomic_path(path) as tmp:
+    with output_file(path) as tmp:
         image.save(tmp, format="JPEG", quality=90)
 
 
@@ -179,7 +180,7 @@ def write_frame_preview(path: Path, clip: Path, seconds: float, model: Path = DE
             raise ConversionError(f"{clip} has no frame at {seconds} s")
         image = frames[0].to_ndarray(format="rgb24")
     styled = Stylizer(Generator(model)).stylize(image)
-    with atomic_path(path) as tmp:
+    with output_file(path) as tmp:
         Image.fromarray(np.concatenate([image, styled], axis=1)).save(tmp, format="JPEG", quality=88)
 
 
@@ -196,7 +197,7 @@ def _size(text: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out-dir", type=Path, default=ASSETS, help="where to write (default: runtime/assets)")
-    parser.add_argument("--seconds", type=float, default=clip_seconds(),
+    parser.add_argument("--seconds", type=finite_float, default=clip_seconds(),
                         help=f"clip length (default {clip_seconds():g}: each shot once; longer loops them)")
     parser.add_argument("--fps", type=positive_int, default=24, help="frame rate (default 24)")
     parser.add_argument("--size", type=_size, default=(320, 180), help="WIDTHxHEIGHT (default 320x180)")
@@ -204,11 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photo-side", type=positive_int, default=512, help="sample photo size (default 512)")
     parser.add_argument("--frame-preview", type=Path, default=None,
                         help="also write one frame of the clip | the demo model's rendering of it (JPEG) here")
-    parser.add_argument("--frame-at", type=float, default=2.2, help="time of that frame in seconds (default 2.2)")
+    parser.add_argument("--frame-at", type=finite_float, default=2.2,
+                        help="time of that frame in seconds (default 2.2)")
+    add_overwrite_argument(parser)  # the bundled files exist: regenerating them in place needs --overwrite
     args = parser.parse_args(argv)
     if not 0.5 <= args.seconds <= 60:
         raise ConversionError(f"--seconds {args.seconds} is outside 0.5..60")
     clip, photo = args.out_dir / "demo_clip.mp4", args.out_dir / "demo_photo.jpg"
+    refuse_existing([clip, photo] + ([args.frame_preview] if args.frame_preview is not None else []), args.overwrite)
     write_clip(clip, render_frames(args.seconds, args.fps, args.size), render_audio(args.seconds), args.fps, args.crf)
     write_photo(photo, args.photo_side)
     written = [clip, photo]

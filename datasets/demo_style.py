@@ -10,7 +10,7 @@ Because the style is a filter of photos, each training photo also has its own re
 file name): real anime datasets have no such pairs; the bundled demo model's init phase learns from them
 (loss.init_target: paired, see configs/animeganv2/demo.yaml).
 
-CLI:  python datasets/demo_style.py --output ROOT [--size 256] [--count 240] [--preview grid.jpg]
+CLI:  python datasets/demo_style.py --output ROOT [--size 256] [--count 240] [--preview grid.jpg] [--overwrite]
 writes ROOT/train_photo, ROOT/demo/style, ROOT/demo/smooth, ROOT/demo/paired, ROOT/val, ROOT/test;
       python datasets/demo_style.py --preview docs/images/demo_style_preview.jpg   # the preview grid only
 """
@@ -28,7 +28,9 @@ import numpy as np
 from tqdm import tqdm
 
 from datasets.edge_smooth import smooth_edges
-from datasets.image_io import ImageReadError, ImageWriteError, read_rgb, resize_rgb, write_image_atomic
+from datasets.image_io import ImageReadError, read_rgb, resize_rgb, write_image_atomic
+from runtime.errors import UserError, run_main
+from runtime.outputs import add_overwrite_argument, refuse_existing
 
 STYLE_NAME = "demo"
 # Colour pictures shipped inside the scikit-image wheel (no pooch download needed).
@@ -41,7 +43,7 @@ SOURCE_FILES = ("astronaut.png", "coffee.png", "motorcycle_left.png", "motorcycl
 NOT_FOR_STYLE = frozenset({"hubble_deep_field.jpg"})
 
 
-class DemoDataError(Exception):
+class DemoDataError(UserError):
     """The demo dataset cannot be built (no source photos, bad arguments, unwritable output)."""
 
 
@@ -172,13 +174,14 @@ def rotate_hue(rgb_uint8: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def build_demo_dataset(output, size: int = 256, count: int = 240, style_count: int | None = None,
-                       eval_count: int = 8, seed: int = 0, progress: bool = True) -> dict:
+                       eval_count: int = 8, seed: int = 0, progress: bool = True, overwrite: bool = False) -> dict:
     """Write the demo dataset under `output`; returns {folder name: number of images written}.
 
     `count` training photos with their cartoon renderings (paired/), `style_count` (default count // 2) cartoon
     style images with their smoothed versions, `eval_count` photos each in val/ and test/. All crops come from one
     seeded generator; the style images are other crops than the training photos. HUE_TURN_SHARE of the training
-    and style crops have their hues turned by a random angle (rotate_hue).
+    and style crops have their hues turned by a random angle (rotate_hue). Existing files among the ones it would
+    write are refused, before any work, unless `overwrite`.
     """
     if size < 16 or count < 1 or eval_count < 0 or (style_count is not None and style_count < 1):
         raise DemoDataError(f"need size >= 16, count >= 1, style_count >= 1, eval_count >= 0 "
@@ -188,6 +191,11 @@ def build_demo_dataset(output, size: int = 256, count: int = 240, style_count: i
     dirs = {"train_photo": root / "train_photo", "style": root / STYLE_NAME / "style",
             "smooth": root / STYLE_NAME / "smooth", "paired": root / STYLE_NAME / "paired",
             "val": root / "val", "test": root / "test"}
+    planned = [dirs[kind] / f"{i:04d}.png" for kind, n in (("train_photo", count), ("paired", count),
+                                                             ("val", eval_count), ("test", eval_count),
+                                                             ("style", style_count), ("smooth", style_count))
+               for i in range(n)]
+    refuse_existing(planned, overwrite)
     try:
         for d in dirs.values():
             d.mkdir(parents=True, exist_ok=True)
@@ -238,7 +246,7 @@ def save_preview(path, width: int = 224, per_row: int = 2) -> None:
 
 
 def main(argv=None) -> int:
-    """CLI entry point; returns the exit status (2 on error)."""
+    """CLI entry point (run through runtime.errors.run_main); problems raise UserErrors (DemoDataError, ...)."""
     parser = argparse.ArgumentParser(description="Build a small AnimeGAN demo dataset (style 'demo') offline.")
     parser.add_argument("--output", default=None, help="dataset root to create (official layout)")
     parser.add_argument("--size", type=int, default=256, help="square image side (default 256)")
@@ -248,23 +256,26 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="crop seed (default 0)")
     parser.add_argument("--preview", default=None,
                         help="(also) save a (photo | cartoon) grid of whole photos here, e.g. preview.jpg")
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     if args.output is None and args.preview is None:
         parser.error("give --output ROOT (the dataset), --preview PATH, or both")
+    if args.preview:  # refused before the dataset is built, so a refusal costs nothing
+        refuse_existing([args.preview], args.overwrite)
     try:
         if args.output is not None:
             counts = build_demo_dataset(args.output, args.size, args.count, args.style_count, args.eval_count,
-                                        args.seed)
+                                        args.seed, overwrite=args.overwrite)
             summary = ", ".join(f"{k}: {v}" for k, v in counts.items())
             print(f"demo dataset written to {args.output} ({summary})")
         if args.preview:
             save_preview(args.preview)
             print(f"preview written to {args.preview}")
-    except (DemoDataError, ImageWriteError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except OSError as exc:  # any file-system failure not already reported by the writers
+        raise DemoDataError(f"cannot write the demo dataset to {args.output or args.preview}: "
+                            f"{exc.strerror or exc}") from None
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -26,12 +26,14 @@ from tqdm import tqdm
 
 from datasets.image_io import (ImageReadError, ImageWriteError, list_images, normalize_size, read_rgb,
                                write_image_atomic)
+from runtime.errors import EXIT_SKIPPED, UserError, run_main
+from runtime.outputs import add_overwrite_argument, refuse_existing
 
 CANNY_LOW, CANNY_HIGH = 100, 200
 KERNEL_SIZE = 5
 
 
-class EdgeSmoothError(Exception):
+class EdgeSmoothError(UserError):
     """A dataset folder for edge smoothing is missing or unusable."""
 
 
@@ -64,11 +66,12 @@ def smooth_edges(rgb_uint8: np.ndarray) -> np.ndarray:
     return np.where(mask[:, :, None], blurred, img)
 
 
-def smooth_dataset(style_root, size=256, progress: bool = True) -> tuple[int, list[str]]:
+def smooth_dataset(style_root, size=256, progress: bool = True, overwrite: bool = False) -> tuple[int, list[str]]:
     """Smooth every image of STYLE/style into STYLE/smooth (same file names), resized to `size`.
 
     Unreadable images are skipped; returns (number written, list of one-line problem reports).
-    Raises EdgeSmoothError when STYLE/style is missing or holds no images.
+    Raises EdgeSmoothError when STYLE/style is missing or holds no images; an existing STYLE/smooth/<name> is
+    refused (before any work) unless `overwrite`.
     """
     style_root = Path(style_root)
     src_dir, dst_dir = style_root / "style", style_root / "smooth"
@@ -77,6 +80,7 @@ def smooth_dataset(style_root, size=256, progress: bool = True) -> tuple[int, li
     files = list_images(src_dir)
     if not files:
         raise EdgeSmoothError(f"{src_dir}: no images found")
+    refuse_existing([dst_dir / path.name for path in files], overwrite)
     dst_dir.mkdir(exist_ok=True)
     written, problems = 0, []
     for path in tqdm(files, desc="edge smoothing", unit="img", disable=not progress):
@@ -89,25 +93,25 @@ def smooth_dataset(style_root, size=256, progress: bool = True) -> tuple[int, li
 
 
 def main(argv=None) -> int:
-    """CLI entry point; returns the exit status (0 ok, 2 on a fatal error or when nothing could be written)."""
+    """CLI entry point (run through runtime.errors.run_main): 0 when at least one image was written; a fatal
+    problem, or nothing written, is an EdgeSmoothError."""
     parser = argparse.ArgumentParser(description="Edge-smooth AnimeGAN style images: STYLE/style/* -> STYLE/smooth/*")
     parser.add_argument("--dataset", required=True, help="the style folder ROOT/<style> (holding style/)")
     parser.add_argument("--size", type=int, default=256, help="square side the images are resized to (default 256)")
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     try:
         normalize_size(args.size)
-        written, problems = smooth_dataset(args.dataset, args.size)
-    except (EdgeSmoothError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:
+        raise EdgeSmoothError(f"--size: {exc}") from None
+    written, problems = smooth_dataset(args.dataset, args.size, overwrite=args.overwrite)
     for line in problems:
         print(line, file=sys.stderr)
     print(f"edge_smooth: wrote {written} image(s) to {Path(args.dataset) / 'smooth'}, skipped {len(problems)}")
     if written == 0:
-        print("error: no image could be smoothed", file=sys.stderr)
-        return 2
-    return 0
+        raise EdgeSmoothError("no image could be smoothed")
+    return EXIT_SKIPPED if problems else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -13,18 +13,19 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from datasets.atomic import atomic_path
+from runtime.atomic import atomic_path
+from runtime.errors import UserError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
 SizeArg = Union[None, int, Sequence[int]]
 
 
-class ImageReadError(Exception):
+class ImageReadError(UserError):
     """An image file could not be read or decoded (missing, corrupt, truncated, unsupported)."""
 
 
-class ImageWriteError(Exception):
+class ImageWriteError(UserError):
     """An image could not be written (bad array, unknown extension, file-system error)."""
 
 

@@ -5,7 +5,9 @@
 
 Modules: graph (GraphBuilder, Sym) · registry (Cell type → converter) · converters (one per leaf Cell) ·
 tracer (runs `construct` on symbolic values) · passes (BatchNorm folding) · parity (onnxruntime vs MindSpore) ·
-checkpoint (weights in) · api (export_generator) · quantize (int8) · to_onnx.py (the CLI).
+api (export_generator) · quantize (int8) · errors (ExportError and its kinds) · to_onnx.py (the CLI; the
+bundled demo models are rebuilt through it by mindspore_impl/build_demo.py). Generator weights come in through
+mindspore_impl.checkpoint_io.
 """
 
 # MindSpore 2.8.0's generated *_pb2 modules fail to load ("Descriptors cannot be created directly") when the onnx

@@ -1,8 +1,10 @@
 """The exceptions the export layer raises for problems a user can fix; CLIs print them as one `error:` line."""
 from __future__ import annotations
 
+from runtime.errors import UserError
 
-class ExportError(Exception):
+
+class ExportError(UserError):
     """Base class: the export cannot produce a trustworthy ONNX file; the message says why in one line."""
 
 

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from export.errors import ExportError, ParityError
 from mindspore_impl import layers
+from runtime.session import ModelLoadError, make_session  # noqa: F401  (make_session: re-exported for export's users)
 
 
 # Foreign leaves whose MindSpore CPU kernel is less precise than float32: the reference evaluates them with our
@@ -41,22 +42,14 @@ def _accurate_kernels():
         nn.Cell.__call__ = original
 
 
-def make_session(model: onnx.ModelProto | bytes | str, threads: int = 0, spin: bool = True) -> ort.InferenceSession:
-    """A CPU onnxruntime session with all graph optimisations (what the runtime uses).
-
-    spin=False stops idle worker threads busy-waiting, which would steal CPU from whatever runs next.
-    """
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    if not spin:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else model
+def exported_session(model: onnx.ModelProto | bytes | str, threads: int = 0, spin: bool = True
+                     ) -> ort.InferenceSession:
+    """A CPU session from the runtime's one factory (`make_session`, re-exported here), with a load failure turned
+    into the export layer's ExportError at this boundary."""
     try:
-        return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types with long texts
-        raise ExportError(f"onnxruntime cannot load the exported graph: {str(e).strip().splitlines()[0]}") from None
+        return make_session(model, threads=threads, spin=spin)
+    except ModelLoadError as e:
+        raise ExportError(f"onnxruntime cannot load the exported graph: {e.reason}") from None
 
 
 def reference_outputs(net: nn.Cell, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -85,7 +78,7 @@ class ParityReport:
 def check_parity(net: nn.Cell, model: onnx.ModelProto, feeds: Sequence[dict[str, np.ndarray]], tolerance: float,
                  progress: bool = True) -> ParityReport:
     """Run `model` in onnxruntime and `net` in MindSpore on every feed; raise ParityError above `tolerance`."""
-    session = make_session(model)
+    session = exported_session(model)
     report = ParityReport(tolerance=tolerance)
     previous_mode = ms.get_context("mode")
     ms.set_context(mode=ms.PYNATIVE_MODE)  # one reference per shape: compiling a graph for each would cost more
@@ -112,11 +105,3 @@ def check_parity(net: nn.Cell, model: onnx.ModelProto, feeds: Sequence[dict[str,
         raise ParityError(f"onnxruntime differs from MindSpore by {report.max_abs_diff:.3g} (> tolerance "
                           f"{tolerance:g}) at {worst[0]}; nothing was written")
     return report
-
-
-def image_feeds(input_name: str, sizes: Sequence[tuple[int, int]], batches: Sequence[int], channels: int = 3,
-                seed: int = 0, low: float = -1.0, high: float = 1.0) -> list[dict[str, np.ndarray]]:
-    """Uniform random NCHW float32 inputs: every (height, width) × every batch size."""
-    rng = np.random.default_rng(seed)
-    return [{input_name: rng.uniform(low, high, (n, channels, h, w)).astype(np.float32)}
-            for h, w in sizes for n in batches]

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from datasets.image_io import ImageReadError, list_images, read_rgb, resize_rgb
 from export.errors import CalibrationError, ExportError
-from export.parity import make_session
+from export.parity import exported_session
 
 CALIBRATION_METHODS = {"percentile": CalibrationMethod.Percentile, "minmax": CalibrationMethod.MinMax,
                        "entropy": CalibrationMethod.Entropy}
@@ -230,7 +230,7 @@ class QualityReport:
 def int8_quality(fp32_model: onnx.ModelProto, int8_model: onnx.ModelProto, images: Sequence[np.ndarray],
                  names: Sequence[str], input_name: str = "input") -> QualityReport:
     """Run both models on every check image and compare."""
-    fp32, int8 = make_session(fp32_model), make_session(int8_model)
+    fp32, int8 = exported_session(fp32_model), exported_session(int8_model)
     report = QualityReport()
     for name, x in zip(names, images):
         report.per_image.append((name, psnr(int8.run(None, {input_name: x})[0], fp32.run(None, {input_name: x})[0])))

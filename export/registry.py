@@ -44,7 +44,3 @@ def find_converter(cell_type: type) -> Converter | None:
         if fn is not None and (cls is cell_type or cell_type.construct is cls.construct):
             return fn
     return None
-
-
-def registered_types() -> list[type]:
-    return list(_CONVERTERS)

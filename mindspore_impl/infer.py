@@ -6,9 +6,16 @@
 Each image is reflect-padded (bottom/right) to the generator's size multiple and cropped back, so the output has
 the size of the (optionally resized) input. `--ckpt` takes a plain generator checkpoint (`generator.ckpt`, or one
 written by `import_weights.py`) or a training checkpoint (`checkpoints/step_*.ckpt`, whose generator parameters
-carry the `G/` prefix). Unreadable images are reported and skipped; outputs are written atomically into --output
-as `<input stem><ext>`, and a run that would overwrite one of its inputs is refused before anything is written.
+carry the `G/` prefix). Unreadable images are reported and skipped (the exit status is then 1); outputs are written
+atomically into --output as `<input stem><ext>`, and a run that would overwrite one of its inputs, or (without
+--overwrite) an existing file, is refused before anything is written.
 Production inference runs on onnxruntime (`runtime/`); this is the MindSpore-side check.
+
+The MindSpore AnimeGANv2 port's infer.py options work too (docs/mindspore_port.md); without --config the network
+is recognised from the checkpoint (the port's own names, or the run directory our trainer wrote it into):
+
+    python mindspore_impl/infer.py --infer_dir photos/ --infer_output out/ \
+        --ckpt_file_name animeganv2_generator_Hayao.ckpt
 """
 from __future__ import annotations
 
@@ -21,27 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from mindspore_impl.cli import run_main  # noqa: E402
+from runtime.errors import EXIT_SKIPPED, UserError, run_main  # noqa: E402
 
 
-class InferError(Exception):
+class InferError(UserError):
     """Inference cannot run (bad checkpoint or arguments, nothing readable); the message names the cause."""
-
-
-# ------------------------------------------------------------------------------------------------ the network
-def build_generator(cfg: dict):
-    """The config's `generator:` network (registry name + constructor keys); bad values become ConfigError."""
-    from mindspore_impl.config import ConfigError
-    # the shared section → network helper (it lives with the first family; every family uses it)
-    from mindspore_impl.registry import build_network
-    import mindspore_impl.models  # noqa: F401  (registers every network)
-
-    try:
-        return build_network(cfg, "generator")
-    except ConfigError:
-        raise
-    except ValueError as exc:  # e.g. an unknown upsample mode, raised by the network's constructor
-        raise ConfigError(f"generator: {exc}") from None
 
 
 # ------------------------------------------------------------------------------------------------ one image
@@ -74,10 +65,12 @@ def fit_size(rgb: np.ndarray, size: Optional[int], max_side: Optional[int]) -> n
 def stylize_rgb(forward: Callable, rgb: np.ndarray, multiple: int) -> np.ndarray:
     """HxWx3 uint8 → generator → HxWx3 uint8 of the same size (pad to the size multiple, crop back)."""
     import mindspore as ms
+    from runtime.session import require_finite
 
     h, w = rgb.shape[:2]
     x = pad_reflect(rgb, multiple).astype(np.float32) / 127.5 - 1.0
     y = forward(ms.Tensor(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))).asnumpy()[0, :, :h, :w]
+    require_finite(y, "the generator")
     return np.clip(np.rint((y.transpose(1, 2, 0) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
@@ -101,14 +94,16 @@ def collect_inputs(items: List[str]) -> List[Path]:
     return unique
 
 
-def plan_outputs(inputs: List[Path], out_dir: Path, ext: str) -> Dict[Path, Path]:
-    """input → output path: `<stem><ext>`, `<stem>_1<ext>`... on name clashes; refuses to overwrite any input."""
+def plan_outputs(inputs: List[Path], out_dir: Path, ext: Optional[str]) -> Dict[Path, Path]:
+    """input → output path: `<stem><ext>` (ext None: the input's own suffix), `<stem>_1<ext>`... on name clashes;
+    refuses to overwrite any input."""
     taken, plan = set(), {}
     for path in inputs:
-        name, n = f"{path.stem}{ext}", 0
+        suffix = path.suffix if ext is None else ext
+        name, n = f"{path.stem}{suffix}", 0
         while name in taken:
             n += 1
-            name = f"{path.stem}_{n}{ext}"
+            name = f"{path.stem}_{n}{suffix}"
         taken.add(name)
         plan[path] = (out_dir / name).resolve()
     clash = set(plan.values()) & set(inputs)
@@ -117,31 +112,34 @@ def plan_outputs(inputs: List[Path], out_dir: Path, ext: str) -> Dict[Path, Path
     return plan
 
 
-def run(cfg: dict, ckpt, inputs: List[str], output, size=None, max_side=None, ext=".png", use_jit=True,
-        progress=True, report=print) -> dict:
+def run(cfg: dict, ckpt, inputs: List[str], output, size=None, max_side=None, ext: Optional[str] = ".png",
+        use_jit=True, progress=True, report=print, network: Optional[str] = None, overwrite: bool = False) -> dict:
     """Stylise every input into `output`; returns {"written": n, "skipped": [lines]}.
 
-    `report` receives one line per skipped (unreadable) image.
+    `report` receives one line per skipped (unreadable) image; `ext` None keeps each input's own file name.
     """
     import mindspore as ms
     from tqdm import tqdm
     from datasets.image_io import ImageReadError, ImageWriteError, image_format_for, read_rgb, write_image_atomic
+    from runtime.outputs import refuse_existing
 
     for name, value in (("--size", size), ("--max-side", max_side)):
         if value is not None and value < 1:
             raise InferError(f"{name} must be a positive number of pixels, got {value}")
-    ext = ext if ext.startswith(".") else f".{ext}"
+    if ext is not None:
+        ext = ext if ext.startswith(".") else f".{ext}"
     out_dir = Path(output)
-    try:
-        image_format_for(out_dir / f"x{ext}")
-    except ImageWriteError:
-        raise InferError(f"--ext {ext!r} is not an image format Pillow can write") from None
     files = collect_inputs(inputs)
+    for suffix in {ext} if ext is not None else {p.suffix for p in files}:
+        try:
+            image_format_for(out_dir / f"x{suffix}")
+        except ImageWriteError:
+            raise InferError(f"{suffix!r} is not an image format Pillow can write (--ext)") from None
     plan = plan_outputs(files, out_dir.resolve(), ext)
-    net = build_generator(cfg)
-    from mindspore_impl.checkpoint_io import load_generator_weights
+    refuse_existing(plan.values(), overwrite)
+    from mindspore_impl.families.base import load_exported
 
-    load_generator_weights(net, ckpt)
+    net = load_exported(cfg, ckpt, network).net
     net.set_train(False)
     multiple = int(getattr(net, "size_multiple", 1))
     forward = ms.jit(net.construct) if use_jit else net  # jit compiles once per distinct image size
@@ -170,38 +168,62 @@ def run(cfg: dict, ckpt, inputs: List[str], output, size=None, max_side=None, ex
 
 def parse_args(argv=None):
     from mindspore_impl.config import add_config_args
+    from mindspore_impl.port_cli import DEVICES, KeepNamesOutput
+    from runtime.outputs import add_overwrite_argument
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_args(p)
-    p.add_argument("--ckpt", required=True, help="generator checkpoint, plain or a training checkpoint (G/ prefix)")
-    p.add_argument("--input", required=True, nargs="+", help="image files and/or folders of images")
-    p.add_argument("--output", required=True, help="output folder (created if needed)")
+    add_config_args(p, required=False, config_help="YAML config (see configs/); default: recognised from --ckpt "
+                                                   "(the MindSpore port's names, or its run's config.yaml)")
+    p.add_argument("--ckpt", "--ckpt_file_name", dest="ckpt", required=True,
+                   help="generator checkpoint, plain or a training checkpoint (G/ prefix), or the MindSpore port's")
+    p.add_argument("--network", default=None, metavar="NAME",
+                   help="which of the family's networks to run (default: the checkpoint's own, else the family's)")
+    p.add_argument("--input", "--infer_dir", dest="input", required=True, nargs="+",
+                   help="image files and/or folders of images")
+    p.add_argument("--output", default=None, help="output folder (created if needed)")
+    p.add_argument("--infer_output", dest="output", action=KeepNamesOutput,
+                   help="the port's spelling of --output: the outputs keep their inputs' file names")
     sizing = p.add_mutually_exclusive_group()
     sizing.add_argument("--size", type=int, help="resize every image to SIZE×SIZE first (e.g. the training size)")
     sizing.add_argument("--max-side", type=int, help="shrink images whose long side exceeds this (keeps aspect)")
-    p.add_argument("--ext", default=".png", help="output file type (default .png)")
-    p.add_argument("--device", choices=("CPU", "GPU", "Ascend"), help="default: the config's train.device or CPU")
+    p.add_argument("--ext", default=None, help="output file type (default .png; with --infer_output, the input's)")
+    p.add_argument("--device", "--device_target", dest="device", choices=DEVICES,
+                   help="default: the config's train.device; without --config, the first of GPU, Ascend, CPU "
+                        "that exists")
+    p.add_argument("--device_id", type=int, default=None, help="device id (the port's option)")
     p.add_argument("--no-jit", action="store_true", help="run eagerly (PyNative) instead of compiling per size")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    add_overwrite_argument(p)
+    p.set_defaults(keep_names=False)
+    args = p.parse_args(argv)
+    if args.output is None:
+        p.error("the following arguments are required: --output (or --infer_output)")
+    return args
 
 
 def main(argv=None):
     import mindspore as ms
     from tqdm import tqdm
-    from mindspore_impl.config import load_config
-    from mindspore_impl.distributed import select_device
+    from mindspore_impl.checkpoint_config import resolve_config
+    from mindspore_impl.families.base import validate_config
+    from mindspore_impl.port_cli import available_device, use_device
 
     args = parse_args(argv)
-    cfg = load_config(args.config, args.overrides)
+    resolved = resolve_config(args.config, args.ckpt, args.overrides)
+    if resolved.note:
+        print(f"note: {resolved.note}", file=sys.stderr)
+    cfg = validate_config(resolved.cfg)  # the whole config, before any input
     ms.set_context(mode=ms.PYNATIVE_MODE)
-    select_device(args.device or (cfg.get("train") or {}).get("device", "CPU"))
-    result = run(cfg, args.ckpt, args.input, args.output, size=args.size, max_side=args.max_side, ext=args.ext,
-                 use_jit=not args.no_jit, progress=not args.no_progress,
-                 report=lambda line: tqdm.write(f"warning: {line}", file=sys.stderr))
+    device = args.device or ((cfg.get("train") or {}).get("device", "CPU") if args.config else available_device())
+    use_device(device, args.device_id)
+    ext = args.ext if args.ext is not None else (None if args.keep_names else ".png")
+    result = run(cfg, args.ckpt, args.input, args.output, size=args.size, max_side=args.max_side, ext=ext,
+                 use_jit=not args.no_jit, progress=not args.no_progress, network=args.network,
+                 report=lambda line: tqdm.write(f"warning: {line}", file=sys.stderr), overwrite=args.overwrite)
     skipped = f" ({len(result['skipped'])} unreadable skipped)" if result["skipped"] else ""
     print(f"wrote {result['written']} image(s) to {args.output}{skipped}")
+    return EXIT_SKIPPED if result["skipped"] else 0
 
 
 if __name__ == "__main__":
-    run_main(main, (InferError,))
+    run_main(main)

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: training runs have no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from datasets.atomic import atomic_path  # noqa: E402
+from runtime.atomic import atomic_path  # noqa: E402
 
 _NOT_LOSSES = {"global_step", "epoch", "phase", "seconds"}
 
@@ -34,7 +34,7 @@ def plot_loss_csv(csv_path, png_path) -> Path:
         ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     png_path = Path(png_path)
-    with atomic_path(png_path, suffix=".png") as tmp:
+    with atomic_path(png_path) as tmp:
         fig.savefig(tmp, dpi=80)
     plt.close(fig)
     return png_path

@@ -5,11 +5,12 @@ One registry per kind of thing (networks, training families). A family file deco
 """
 from __future__ import annotations
 
-import inspect
 from typing import Callable, Dict
 
+from runtime.errors import UserError
 
-class RegistryError(KeyError):
+
+class RegistryError(UserError, KeyError):
     """An unknown name was looked up; the message lists what is registered."""
 
     def __str__(self):  # KeyError would quote the message; keep it a readable one-liner
@@ -48,9 +49,6 @@ class Registry:
     def build(self, name: str, **kwargs):
         return self.get(name)(**kwargs)
 
-    def signature(self, name: str) -> inspect.Signature:
-        return inspect.signature(self.get(name))
-
 
 MODELS = Registry("model")  # generators, discriminators, feature extractors
 FAMILIES = Registry("family")  # training families (networks + losses + data), driven by the shared Trainer
@@ -63,13 +61,26 @@ def create_model(name: str, **kwargs):
     return MODELS.build(name, **kwargs)
 
 
-def build_network(cfg: dict, key: str):
-    """Build the network described by config section `key` (`name:` + the factory's arguments, checked)."""
-    from mindspore_impl.config import ConfigError, factory_kwargs, section
+def build_network(cfg: dict, key: str, **overrides):
+    """Build the network described by config section `key`: `name:` + the factory's arguments, checked by name.
+
+    `overrides` replace or add constructor arguments (CycleGAN's G_B is G_A's section with the channels swapped).
+    A factory refusing a value (TypeError/ValueError, e.g. an unknown upsample mode) becomes a ConfigError naming
+    the section, as does a `data.image_size` the network cannot keep (not a multiple of its `size_multiple`). This
+    is the one place configs become networks: training families, export and MindSpore inference all build through
+    it.
+    """
+    from mindspore_impl.config import ConfigError, check_image_size, factory_kwargs, section
     import mindspore_impl.models  # noqa: F401
 
-    values = section(cfg, key)
+    values = {**section(cfg, key), **overrides}
     if "name" not in values:
         raise ConfigError(f"config section '{key}' needs a 'name' (one of: {', '.join(MODELS.names())})")
     factory = MODELS.get(values["name"])
-    return factory(**factory_kwargs(values, factory, key))
+    kwargs = factory_kwargs(values, factory, key)
+    try:
+        net = factory(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+    check_image_size(cfg, {key: net})
+    return net

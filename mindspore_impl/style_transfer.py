@@ -28,16 +28,18 @@ import numpy as np
 from mindspore import nn, ops
 from tqdm import tqdm
 
-from datasets.image_io import (ImageReadError, ImageWriteError, image_format_for, read_rgb, resize_rgb,
-                               write_image_atomic)
+from datasets.image_io import image_format_for, read_rgb, resize_rgb, write_image_atomic
 from mindspore_impl.losses.animegan import gram, tv_loss
-from mindspore_impl.models.vgg19 import VGGWeightsError, load_vgg19
+from mindspore_impl.models.vgg19 import load_vgg19
+from runtime.argtypes import finite_float
+from runtime.errors import UserError, run_main
+from runtime.outputs import add_overwrite_argument, refuse_existing
 
 DEFAULTS = dict(steps=300, size=256, content_weight=1.0, style_weight=1e3, tv_weight=1e3, lr=0.02)
 MIN_SIZE = 16  # three 2x2 pools down to conv4_4 still leave a 2x2 map
 
 
-class StyleTransferError(Exception):
+class StyleTransferError(UserError):
     """Bad arguments or a diverging optimisation in neural style transfer."""
 
 
@@ -134,7 +136,7 @@ def stylize(content_rgb: np.ndarray, style_rgb: np.ndarray, vgg, steps: int = DE
 
 
 def main(argv=None) -> int:
-    """CLI entry point; returns the exit status (2 on error)."""
+    """CLI entry point (run through runtime.errors.run_main); problems raise UserErrors."""
     parser = argparse.ArgumentParser(description="Gatys neural style transfer with the AnimeGANv2 loss VGG19.")
     parser.add_argument("--content", required=True, help="content image")
     parser.add_argument("--style", required=True, help="style image")
@@ -143,31 +145,30 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=DEFAULTS["steps"], help="Adam steps (default 300)")
     parser.add_argument("--size", type=int, default=DEFAULTS["size"],
                         help="long side of the working resolution in pixels (default 256)")
-    parser.add_argument("--content-weight", type=float, default=DEFAULTS["content_weight"])
-    parser.add_argument("--style-weight", type=float, default=DEFAULTS["style_weight"])
-    parser.add_argument("--tv-weight", type=float, default=DEFAULTS["tv_weight"])
-    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate in [-1,1] image units")
+    parser.add_argument("--content-weight", type=finite_float, default=DEFAULTS["content_weight"])
+    parser.add_argument("--style-weight", type=finite_float, default=DEFAULTS["style_weight"])
+    parser.add_argument("--tv-weight", type=finite_float, default=DEFAULTS["tv_weight"])
+    parser.add_argument("--lr", type=finite_float, default=DEFAULTS["lr"],
+                        help="Adam learning rate in [-1,1] image units")
     parser.add_argument("--no-jit", action="store_true", help="run the steps in PyNative mode (debugging)")
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
-    try:
-        check_settings(args.steps, args.content_weight, args.style_weight, args.tv_weight, args.lr)
-        if args.size < MIN_SIZE:
-            raise StyleTransferError(f"--size must be >= {MIN_SIZE}, got {args.size}")
-        output = Path(args.output)
-        image_format_for(output)  # fail before minutes of optimisation, not after
-        if not output.parent.is_dir():
-            raise StyleTransferError(f"{output}: output directory does not exist")
-        if output.resolve() in (Path(args.content).resolve(), Path(args.style).resolve()):
-            raise StyleTransferError("--output must not overwrite an input image")
-        content = fit_long_side(read_rgb(args.content), args.size)
-        style = fit_long_side(read_rgb(args.style), args.size)
-        vgg = load_vgg19(args.vgg, with_taps=True)
-        image, history = stylize(content, style, vgg, args.steps, args.content_weight, args.style_weight,
-                                 args.tv_weight, args.lr, use_jit=not args.no_jit)
-        write_image_atomic(output, image)
-    except (StyleTransferError, ImageReadError, ImageWriteError, VGGWeightsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    check_settings(args.steps, args.content_weight, args.style_weight, args.tv_weight, args.lr)
+    if args.size < MIN_SIZE:
+        raise StyleTransferError(f"--size must be >= {MIN_SIZE}, got {args.size}")
+    output = Path(args.output)
+    image_format_for(output)  # fail before minutes of optimisation, not after
+    if not output.parent.is_dir():
+        raise StyleTransferError(f"{output}: output directory does not exist")
+    if output.resolve() in (Path(args.content).resolve(), Path(args.style).resolve()):
+        raise StyleTransferError("--output must not overwrite an input image")
+    refuse_existing([output], args.overwrite)
+    content = fit_long_side(read_rgb(args.content), args.size)
+    style = fit_long_side(read_rgb(args.style), args.size)
+    vgg = load_vgg19(args.vgg, with_taps=True)
+    image, history = stylize(content, style, vgg, args.steps, args.content_weight, args.style_weight,
+                             args.tv_weight, args.lr, use_jit=not args.no_jit)
+    write_image_atomic(output, image)
     first, last = history[0]["total"], history[-1]["total"]
     print(f"wrote {output} ({image.shape[1]}x{image.shape[0]}), total loss {first:.4g} -> {last:.4g} "
           f"over {len(history)} steps")
@@ -175,4 +176,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

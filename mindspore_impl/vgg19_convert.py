@@ -2,6 +2,7 @@
 
     python mindspore_impl/vgg19_convert.py --from caffe-npy   --input vgg19.npy      --output vgg19.ckpt
     python mindspore_impl/vgg19_convert.py --from torchvision --input vgg19-dcbb9e9d.pth --output vgg19.ckpt
+    python mindspore_impl/vgg19_convert.py --from torchvision-pix2pixhd --input vgg19-dcbb9e9d.pth --output vgg.ckpt
 
 Sources:
 - `caffe-npy`: the Caffe VGG_ILSVRC_19 weights as pickled by machrisaa/tensorflow-vgg and used by the official
@@ -10,9 +11,14 @@ Sources:
 - `torchvision`: torchvision's `vgg19` state dict (`features.{0,2,5,...,25}.{weight,bias}` for conv1_1..conv4_4).
   torchvision feeds RGB (x/255 - mean) / std, so that front-end is folded into conv1_1
   (see `fold_torchvision_front_end`) and the checkpoint works with the same Caffe front-end.
+- `torchvision-pix2pixhd`: the same file for pix2pixHD's VGGLoss, which feeds the generator's [-1, 1] images to
+  torchvision's VGG19 without ImageNet normalisation, i.e. as if mean = std = 0.5: that is what is folded, and
+  conv5_1 is kept (pix2pixHD reads relu5_1).
 
-Each source has a rename table: every expected tensor must be present with the expected shape, tensors the
-loss network does not use (conv5_*, classifier) are listed explicitly, and any other tensor is an error.
+Each source has a rename table (`mindspore_impl/weights/base.RenameTable`, applied by `apply_table`): every
+expected tensor must be present with the expected shape, tensors the loss network does not use (conv5_*,
+classifier) are rules with target None, and any other tensor is an error. The `.npy` file is read by a
+restricted unpickler (`weights/npy_io.py`), so a crafted file cannot run code.
 """
 from __future__ import annotations
 
@@ -25,8 +31,13 @@ if __name__ == "__main__":  # run as `python mindspore_impl/vgg19_convert.py` fr
 
 import numpy as np
 
-from mindspore_impl.models.vgg19 import (VGG19_CONV_LAYERS, VGG_MEAN_BGR, VGGWeightsError, save_vgg19_checkpoint,
+from mindspore_impl.models.vgg19 import (VGG19_CONV5_1, VGG19_CONV_LAYERS, VGG_MEAN_BGR, save_vgg19_checkpoint,
                                          vgg19_param_shapes)
+from mindspore_impl.weights.base import RenameTable, WeightImportError, apply_table
+from mindspore_impl.weights.npy_io import load_pickled_npy
+from mindspore_impl.weights.torch_io import read_torch_state_dict
+from runtime.errors import run_main
+from runtime.outputs import add_overwrite_argument, refuse_existing
 
 # torchvision's ImageNet normalisation (RGB order).
 TORCHVISION_MEAN_RGB = (0.485, 0.456, 0.406)
@@ -34,11 +45,14 @@ TORCHVISION_STD_RGB = (0.229, 0.224, 0.225)
 # Indices of the conv layers in torchvision's `vgg19().features` (ReLU / MaxPool modules sit in between).
 TORCHVISION_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25)
 TORCHVISION_UNUSED_CONV_INDICES = (28, 30, 32, 34)  # conv5_1..conv5_4
+# pix2pixHD's VGGLoss input: [-1, 1] straight into torchvision's VGG19, i.e. (p / 255 - 0.5) / 0.5.
+PIX2PIXHD_MEAN_RGB = PIX2PIXHD_STD_RGB = (0.5, 0.5, 0.5)
+TORCHVISION_CLASSIFIER_INDICES = (0, 3, 6)  # the Linear layers of `vgg19().classifier`
 CAFFE_UNUSED_LAYERS = ("conv5_1", "conv5_2", "conv5_3", "conv5_4", "fc6", "fc7", "fc8")
 
 
-class ConversionError(Exception):
-    """The input weights cannot be converted (unreadable, missing/unknown tensors, wrong shapes)."""
+# The converter's errors are the weight importers' (one type for "these weights cannot be imported").
+ConversionError = WeightImportError
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -46,13 +60,11 @@ class ConversionError(Exception):
 # --------------------------------------------------------------------------------------------------------------
 
 def read_caffe_npy(path) -> dict[str, np.ndarray]:
-    """Flatten the `vgg19.npy` dict into {'conv1_1/weights': W, 'conv1_1/biases': b, ...} (TF-vgg naming)."""
-    try:
-        raw = np.load(str(path), encoding="latin1", allow_pickle=True).item()
-    except FileNotFoundError:
-        raise ConversionError(f"{path}: file not found") from None
-    except Exception as exc:  # pickle/zip/ValueError variety for damaged or non-npy files
-        raise ConversionError(f"{path}: not a readable vgg19.npy dict ({type(exc).__name__}: {exc})") from None
+    """Flatten the `vgg19.npy` dict into {'conv1_1/weights': W, 'conv1_1/biases': b, ...} (TF-vgg naming).
+
+    Unpickled by `load_pickled_npy`, which admits only NumPy array reconstruction (no code from the file runs).
+    """
+    raw = load_pickled_npy(path)
     if not isinstance(raw, dict):
         raise ConversionError(f"{path}: expected a pickled dict {{layer: [W, b]}}, got {type(raw).__name__}")
     flat = {}
@@ -64,83 +76,44 @@ def read_caffe_npy(path) -> dict[str, np.ndarray]:
     return flat
 
 
-def read_torch_state_dict(path) -> dict[str, np.ndarray]:
-    """Read a torchvision state dict (.pth) with torch (optional dependency) as {key: numpy array}."""
-    try:
-        import torch
-    except ImportError:
-        raise ConversionError("reading a torchvision state dict needs PyTorch: pip install torch "
-                              "(CPU wheel is enough)") from None
-    if not Path(path).is_file():
-        raise ConversionError(f"{path}: file not found")
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConversionError(f"{path}: not a readable PyTorch state dict ({type(exc).__name__}: {exc})") from None
-    if hasattr(state, "state_dict") and not isinstance(state, dict):
-        state = state.state_dict()
-    if not isinstance(state, dict):
-        raise ConversionError(f"{path}: expected a state dict, got {type(state).__name__}")
-    return {k: v.detach().cpu().numpy() for k, v in state.items() if hasattr(v, "detach")}
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Rename tables
 # --------------------------------------------------------------------------------------------------------------
 
-def caffe_rename_table() -> dict[str, tuple[str, callable]]:
-    """{source key: (checkpoint key, transform)} for the Caffe/TF-vgg dict."""
-    table = {}
-    for name, _, _ in VGG19_CONV_LAYERS:
-        table[f"{name}/weights"] = (f"{name}.weight", lambda w: np.transpose(w, (3, 2, 0, 1)))  # HWIO -> OIHW
-        table[f"{name}/biases"] = (f"{name}.bias", lambda b: b)
-    return table
+def hwio_to_oihw(weight: np.ndarray) -> np.ndarray:
+    """TensorFlow's conv kernel layout (height, width, in, out) → MindSpore's (out, in, height, width)."""
+    return np.transpose(weight, (3, 2, 0, 1))
 
 
-def caffe_unused_keys() -> set[str]:
-    return {f"{layer}/{kind}" for layer in CAFFE_UNUSED_LAYERS for kind in ("weights", "biases")}
+CAFFE_NPY_TABLE = RenameTable([  # first match wins: the unused layers before the general rules
+    *[(f"{layer}/{kind}", None) for layer in CAFFE_UNUSED_LAYERS for kind in ("weights", "biases")],
+    ("{layer}/weights", "{layer}.weight", hwio_to_oihw),
+    ("{layer}/biases", "{layer}.bias"),
+])
 
-
-def torchvision_rename_table() -> dict[str, tuple[str, callable]]:
-    """{source key: (checkpoint key, transform)} for torchvision vgg19 (layouts already OIHW)."""
-    table = {}
-    for (name, _, _), idx in zip(VGG19_CONV_LAYERS, TORCHVISION_CONV_INDICES):
-        table[f"features.{idx}.weight"] = (f"{name}.weight", lambda w: w)
-        table[f"features.{idx}.bias"] = (f"{name}.bias", lambda b: b)
-    return table
-
-
-def torchvision_unused_keys() -> set[str]:
-    keys = {f"features.{i}.{k}" for i in TORCHVISION_UNUSED_CONV_INDICES for k in ("weight", "bias")}
-    keys |= {f"classifier.{i}.{k}" for i in (0, 3, 6) for k in ("weight", "bias")}
-    return keys
-
-
-def apply_rename_table(source: dict, table: dict, unused: set, origin: str) -> dict[str, np.ndarray]:
-    """Rename and transform tensors; every table entry must be used and match its shape, nothing unknown left."""
-    shapes = vgg19_param_shapes()
-    missing = [k for k in table if k not in source]
-    if missing:
-        raise ConversionError(f"{origin}: missing tensor {missing[0]!r} ({len(missing)} missing in all)")
-    unknown = [k for k in source if k not in table and k not in unused]
-    if unknown:
-        raise ConversionError(f"{origin}: unexpected tensor {unknown[0]!r} ({len(unknown)} unexpected in all)")
-    out = {}
-    for src_key, (dst_key, transform) in table.items():
-        value = np.asarray(transform(np.asarray(source[src_key])), dtype=np.float64)
-        if value.shape != shapes[dst_key]:
-            raise ConversionError(f"{origin}: tensor {src_key!r} -> {dst_key!r} has shape {value.shape} after "
-                                  f"conversion, expected {shapes[dst_key]}")
-        out[dst_key] = value
-    assert set(out) == set(shapes), "rename table does not cover every VGG19 parameter"
-    return out
+TORCHVISION_TABLE = RenameTable([  # layouts are OIHW already: names change, values do not
+    *[(f"features.{idx}.{kind}", f"{name}.{kind}")
+      for (name, _, _), idx in zip(VGG19_CONV_LAYERS, TORCHVISION_CONV_INDICES) for kind in ("weight", "bias")],
+    *[(f"features.{idx}.{kind}", None) for idx in TORCHVISION_UNUSED_CONV_INDICES for kind in ("weight", "bias")],
+    *[(f"classifier.{idx}.{kind}", None) for idx in TORCHVISION_CLASSIFIER_INDICES for kind in ("weight", "bias")],
+])
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Front-end folding
 # --------------------------------------------------------------------------------------------------------------
 
-def fold_torchvision_front_end(weight: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+TORCHVISION_PIX2PIXHD_TABLE = RenameTable([  # as TORCHVISION_TABLE, but conv5_1 (features.28) is used
+    *[(f"features.{idx}.{kind}", f"{name}.{kind}")
+      for (name, _, _), idx in zip(VGG19_CONV_LAYERS + (VGG19_CONV5_1,), TORCHVISION_CONV_INDICES + (28,))
+      for kind in ("weight", "bias")],
+    *[(f"features.{idx}.{kind}", None) for idx in TORCHVISION_UNUSED_CONV_INDICES[1:] for kind in ("weight", "bias")],
+    *[(f"classifier.{idx}.{kind}", None) for idx in TORCHVISION_CLASSIFIER_INDICES for kind in ("weight", "bias")],
+])
+
+
+def fold_torchvision_front_end(weight: np.ndarray, bias: np.ndarray, mean=TORCHVISION_MEAN_RGB,
+                               std=TORCHVISION_STD_RGB) -> tuple[np.ndarray, np.ndarray]:
     """Rewrite torchvision's conv1_1 so it takes the Caffe input (0..255 BGR minus VGG_MEAN) instead of its own.
 
     torchvision sees t_c = (p_c / 255 - m_c) / s_c for RGB pixel values p_c; the Caffe input is
@@ -154,8 +127,8 @@ def fold_torchvision_front_end(weight: np.ndarray, bias: np.ndarray) -> tuple[np
     i.e. at most 0.0087 in torchvision's normalised units, so border outputs still agree closely (the deviation
     grows with depth only through the receptive field's border ring).
     """
-    mean = np.asarray(TORCHVISION_MEAN_RGB, np.float64)
-    std = np.asarray(TORCHVISION_STD_RGB, np.float64)
+    mean = np.asarray(mean, np.float64)
+    std = np.asarray(std, np.float64)
     caffe_mean_rgb = np.asarray(VGG_MEAN_BGR, np.float64)[::-1]
     w = np.asarray(weight, np.float64)
     scaled = w / (255.0 * std)[None, :, None, None]            # still RGB input order
@@ -170,19 +143,29 @@ def fold_torchvision_front_end(weight: np.ndarray, bias: np.ndarray) -> tuple[np
 
 def convert_caffe_npy(path) -> dict[str, np.ndarray]:
     """Caffe `vgg19.npy` -> checkpoint dict (OIHW), nothing else to change."""
-    return apply_rename_table(read_caffe_npy(path), caffe_rename_table(), caffe_unused_keys(), str(path))
+    return apply_table(read_caffe_npy(path), CAFFE_NPY_TABLE, vgg19_param_shapes(), str(path))
 
 
 def convert_torchvision(path) -> dict[str, np.ndarray]:
-    """torchvision vgg19 state dict -> checkpoint dict with the torchvision front-end folded into conv1_1."""
-    params = apply_rename_table(read_torch_state_dict(path), torchvision_rename_table(), torchvision_unused_keys(),
-                                str(path))
+    """torchvision vgg19 state dict -> checkpoint dict with the torchvision front-end folded into conv1_1
+    (a post-step: the fold mixes two tensors, which a per-tensor rule cannot)."""
+    params = apply_table(read_torch_state_dict(path), TORCHVISION_TABLE, vgg19_param_shapes(), str(path))
     params["conv1_1.weight"], params["conv1_1.bias"] = fold_torchvision_front_end(params["conv1_1.weight"],
                                                                                   params["conv1_1.bias"])
     return params
 
 
-CONVERTERS = {"caffe-npy": convert_caffe_npy, "torchvision": convert_torchvision}
+def convert_torchvision_pix2pixhd(path) -> dict[str, np.ndarray]:
+    """torchvision vgg19 state dict -> checkpoint with conv5_1, folded for pix2pixHD's unnormalised input."""
+    params = apply_table(read_torch_state_dict(path), TORCHVISION_PIX2PIXHD_TABLE, vgg19_param_shapes(conv5_1=True),
+                         str(path))
+    params["conv1_1.weight"], params["conv1_1.bias"] = fold_torchvision_front_end(
+        params["conv1_1.weight"], params["conv1_1.bias"], PIX2PIXHD_MEAN_RGB, PIX2PIXHD_STD_RGB)
+    return params
+
+
+CONVERTERS = {"caffe-npy": convert_caffe_npy, "torchvision": convert_torchvision,
+              "torchvision-pix2pixhd": convert_torchvision_pix2pixhd}
 
 
 def convert(source_format: str, input_path, output_path) -> None:
@@ -197,24 +180,22 @@ def convert(source_format: str, input_path, output_path) -> None:
 
 
 def main(argv=None) -> int:
-    """CLI entry point; returns the exit status (2 on error)."""
+    """CLI entry point (run through runtime.errors.run_main); problems raise UserErrors."""
     parser = argparse.ArgumentParser(description="Convert VGG19 weights to the MindSpore loss-network checkpoint.")
     parser.add_argument("--from", dest="source_format", required=True, choices=sorted(CONVERTERS),
                         help="input format")
     parser.add_argument("--input", required=True, help="vgg19.npy (caffe-npy) or a torchvision .pth state dict")
     parser.add_argument("--output", required=True, help="output MindSpore checkpoint (.ckpt)")
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     if Path(args.input).resolve() == Path(args.output).resolve():
-        print("error: --output must differ from --input", file=sys.stderr)
-        return 2
-    try:
-        convert(args.source_format, args.input, args.output)
-    except (ConversionError, VGGWeightsError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.output} ({len(vgg19_param_shapes())} tensors, VGG19 conv1_1..conv4_4)")
+        raise ConversionError("--output must differ from --input")
+    refuse_existing([args.output], args.overwrite)
+    convert(args.source_format, args.input, args.output)
+    last = "conv5_1" if args.source_format == "torchvision-pix2pixhd" else "conv4_4"
+    print(f"wrote {args.output} ({len(vgg19_param_shapes(last == 'conv5_1'))} tensors, VGG19 conv1_1..{last})")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -1,11 +1,11 @@
-"""Arguments and error handling shared by the runtime CLIs (photo2anime.py, video2anime.py)."""
+"""Arguments shared by the runtime CLIs (photo2anime.py, video2anime.py, sample.py)."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import Callable
 
+from runtime.checkpoint_export import onnx_model_for
+from runtime.argtypes import finite_float, non_negative_int, positive_int  # noqa: F401  (re-exported)
 from runtime.errors import ConversionError
 from runtime.session import PROVIDERS, Generator
 from runtime.stylize import Stylizer, TileOptions
@@ -14,27 +14,19 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 DEMO_MODEL = ASSETS / "demo_animeganv2.onnx"
 DEMO_PHOTO = ASSETS / "demo_photo.jpg"
 DEMO_CLIP = ASSETS / "demo_clip.mp4"
+# Every bundled sampling demo; `python runtime/sample.py` without arguments samples each of them. A demo named
+# demo_<name>.onnx is rebuilt by `python mindspore_impl/build_demo.py <name>`.
+DEMO_SAMPLERS = (ASSETS / "demo_acgan.onnx", ASSETS / "demo_stylegan2.onnx")
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
-    return value
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model, --provider, --threads."""
+def add_model_arguments(parser: argparse.ArgumentParser, default: Path | None = None,
+                        model_help: str = "ONNX generator (ours, or an official AnimeGANv2/v3 NHWC file), or a "
+                                          "MindSpore .ckpt (exported once, cached beside it); default: the "
+                                          "demo model") -> None:
+    """--model (default: `default`, else the demo stylizer, looked up now so tests can point it elsewhere),
+    --provider, --threads."""
     group = parser.add_argument_group("model")
-    group.add_argument("--model", type=Path, default=DEMO_MODEL,
-                       help="ONNX generator (ours, or an official AnimeGANv2/v3 NHWC file); default: the demo model")
+    group.add_argument("--model", type=Path, default=default or DEMO_MODEL, help=model_help)
     group.add_argument("--provider", choices=["auto", *PROVIDERS], default="auto",
                        help="execution provider; auto = CUDA when available, else CPU")
     group.add_argument("--threads", type=non_negative_int, default=0,
@@ -61,10 +53,11 @@ def add_size_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def open_generator(args: argparse.Namespace, spin: bool = True) -> Generator:
-    """The model from --model, with a pointed message when the bundled demo model is missing."""
+    """The model from --model, with a pointed message when the bundled demo model is missing; a MindSpore .ckpt
+    is exported to ONNX first, in a separate process, and cached beside it (runtime/checkpoint_export.py)."""
     if args.model == DEMO_MODEL and not DEMO_MODEL.is_file():
         raise ConversionError(f"demo model {DEMO_MODEL} not built yet; pass --model PATH.onnx")
-    return Generator(args.model, provider=args.provider, threads=args.threads, spin=spin)
+    return Generator(onnx_model_for(args.model), provider=args.provider, threads=args.threads, spin=spin)
 
 
 def build_stylizer(args: argparse.Namespace, generator: Generator, tile_progress: bool = False) -> Stylizer:
@@ -73,16 +66,3 @@ def build_stylizer(args: argparse.Namespace, generator: Generator, tile_progress
                         global_stats=not args.per_tile_stats)
     return Stylizer(generator, tiles=tiles, max_side=args.max_side, brightness=args.match_brightness,
                     progress=tile_progress)
-
-
-def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
-    """Run a CLI body: ConversionError → `error: ...` on stderr and exit status 2; Ctrl-C → status 130."""
-    try:
-        code = main(argv)
-    except ConversionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(code or 0)

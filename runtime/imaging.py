@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from runtime.atomic import atomic_path
 from runtime.errors import ConversionError
+from runtime.outputs import output_file
 
 # Suffix → (Pillow format, save options, keeps alpha). Also the list of accepted photo inputs.
 FORMATS = {
@@ -139,6 +139,14 @@ def match_brightness(source: np.ndarray, result: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(result.astype(np.float32) * (src / dst)), 0, 255).astype(np.uint8)
 
 
+def luma8(rgb: np.ndarray) -> np.ndarray:
+    """RGB8 [..., 3] → luma [...] uint8, exactly what Pillow's `Image.convert("L")` gives: ITU-R BT.601 weights
+    0.299/0.587/0.114 in Pillow's 16-bit fixed point with rounding. 1-channel models get this, so they see the
+    values of grey training images made with Pillow."""
+    r, g, b = (rgb[..., i].astype(np.uint32) for i in range(3))
+    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
+
+
 def save_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None) -> Path:
     """Write RGB8 (+ alpha where the format keeps it) atomically; the format follows the suffix."""
     path = Path(path)
@@ -147,6 +155,6 @@ def save_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = Non
     image = Image.fromarray(rgb, "RGB")
     if alpha is not None and keeps_alpha:
         image.putalpha(Image.fromarray(alpha, "L"))
-    with atomic_path(path) as tmp:
+    with output_file(path) as tmp:
         image.save(tmp, format=fmt, **options)
     return path

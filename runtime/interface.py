@@ -5,6 +5,9 @@ draws its parity inputs from it and stores it in the ONNX metadata (key `interfa
 back to decide what to feed and which command fits (`task`). It lives here, in the MindSpore-free runtime, because
 all three use it and the runtime must install without MindSpore.
 
+Tasks: `stylize` and `colorize` (one image in, one out), `sample` (noise and tags in, an image out), `predict`
+(a frame, its manga page and optionally earlier frames in, the next frame out; runtime/predictor.py).
+
 Port kinds:
 - `image`: `[batch, C, height, width]` (or fixed sides), values in `range`, C = 1 (grey) or 3 (RGB);
 - `noise`: `[batch, D]` latent drawn from N(0, 1);
@@ -14,16 +17,43 @@ Port kinds:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
-TASKS = ("stylize", "colorize", "sample")
+from runtime.errors import UserError
+
+TASKS = ("stylize", "colorize", "sample", "predict")
 PORT_KINDS = ("image", "noise", "onehot", "scalar")
 LEGACY_TASKS = {"image2image": "stylize"}  # files exported before tasks were named
 
 Dim = int | str  # a fixed size, or a named dynamic axis ("batch", "height", "width")
 
+# Bounds on what a model file may declare. Real networks stay far inside them; a foreign or damaged file beyond
+# them would make the runtime pad images to gigapixels, allocate gigabyte latents, or scale pixels by 0 (a
+# black image with exit 0), so it is refused on load instead.
+MAX_SIZE_MULTIPLE = 1024
+MAX_FEATURES = 1 << 16       # noise / one-hot widths (StyleGAN's z is 512)
+MAX_SIDE = 1 << 15           # fixed image sides
+MAX_ABS_VALUE = 1e6          # value ranges and scalar defaults
 
-class InterfaceError(ValueError):
+
+def check_value_range(low: float, high: float, what: str) -> tuple[float, float]:
+    """A (low, high) value range: finite, within ±MAX_ABS_VALUE, low < high; InterfaceError naming `what`."""
+    if not (math.isfinite(low) and math.isfinite(high)) or max(abs(low), abs(high)) > MAX_ABS_VALUE:
+        raise InterfaceError(f"{what} ({low:g}, {high:g}) must be finite numbers within ±{MAX_ABS_VALUE:g}")
+    if not low < high:
+        raise InterfaceError(f"{what} ({low:g}, {high:g}) must have low < high")
+    return low, high
+
+
+def check_size_multiple(value, what: str = "size_multiple") -> int:
+    """A positive int no larger than MAX_SIZE_MULTIPLE."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SIZE_MULTIPLE:
+        raise InterfaceError(f"{what} must be an integer in 1..{MAX_SIZE_MULTIPLE}, got {value!r}")
+    return value
+
+
+class InterfaceError(UserError, ValueError):
     """An interface (declared by a network or read from a model file) is inconsistent; the message says how."""
 
 
@@ -48,8 +78,8 @@ class Port:
             raise InterfaceError(f"port {self.name!r}: unknown kind {self.kind!r} (one of {', '.join(PORT_KINDS)})")
         if self.dtype != "float32":
             raise InterfaceError(f"port {self.name!r}: dtype {self.dtype!r}; only float32 ports are supported")
-        if self.range is not None and not self.range[0] < self.range[1]:
-            raise InterfaceError(f"port {self.name!r}: range {self.range} must have low < high")
+        if self.range is not None:
+            check_value_range(*self.range, f"port {self.name!r}: range")
         expected_rank = {"image": 4, "noise": 2, "onehot": 2, "scalar": 0}[self.kind]
         if len(self.shape) != expected_rank:
             raise InterfaceError(f"port {self.name!r}: a {self.kind} port has rank {expected_rank}, got shape "
@@ -59,8 +89,13 @@ class Port:
                 raise InterfaceError(f"port {self.name!r}: images have 1 or 3 channels, got {self.shape[1]!r}")
             if self.range is None:
                 raise InterfaceError(f"port {self.name!r}: an image port needs its value range")
-        if self.kind in ("noise", "onehot") and not (isinstance(self.shape[1], int) and self.shape[1] > 0):
-            raise InterfaceError(f"port {self.name!r}: the feature size must be a fixed positive int")
+        if self.kind in ("noise", "onehot") and not (isinstance(self.shape[1], int) and
+                                                    0 < self.shape[1] <= MAX_FEATURES):
+            raise InterfaceError(f"port {self.name!r}: the feature size must be a fixed int in 1..{MAX_FEATURES}, "
+                                 f"got {self.shape[1]!r}")
+        if self.kind == "image" and any(isinstance(d, int) and not 0 < d <= MAX_SIDE for d in self.shape[2:]):
+            raise InterfaceError(f"port {self.name!r}: fixed image sides must be in 1..{MAX_SIDE}, got "
+                                 f"{list(self.shape[2:])}")
         if self.kind == "onehot":
             if not self.groups or any(not values for _, values in self.groups):
                 raise InterfaceError(f"port {self.name!r}: a onehot port names its groups and their values")
@@ -69,6 +104,9 @@ class Port:
                                      f"values but the port is {self.shape[1]} wide")
         if self.kind == "scalar" and self.default is None:
             raise InterfaceError(f"port {self.name!r}: a scalar port needs a default value")
+        if self.default is not None and not (math.isfinite(self.default) and abs(self.default) <= MAX_ABS_VALUE):
+            raise InterfaceError(f"port {self.name!r}: default {self.default!r} must be a finite number within "
+                                 f"±{MAX_ABS_VALUE:g}")
 
     @property
     def channels(self) -> int | None:
@@ -124,13 +162,15 @@ class Interface:
         names = [p.name for p in self.inputs + self.outputs]
         if len(set(names)) != len(names):
             raise InterfaceError(f"port names must be unique, got {names}")
-        if not isinstance(self.size_multiple, int) or self.size_multiple < 1:
-            raise InterfaceError(f"size_multiple must be a positive int, got {self.size_multiple!r}")
+        check_size_multiple(self.size_multiple)
         images_in = [p for p in self.inputs if p.kind == "image"]
         if self.task in ("stylize", "colorize") and (len(images_in) != 1 or self.outputs[0].kind != "image"):
             raise InterfaceError(f"a {self.task} network takes one image and returns an image")
         if self.task == "sample" and (images_in or self.outputs[0].kind != "image"):
             raise InterfaceError("a sample network takes no image input and returns an image")
+        if self.task == "predict" and (len(images_in) < 2 or self.outputs[0].kind != "image"):
+            raise InterfaceError("a predict network takes two or more images (the current frame first, then its "
+                                 "page, ...) and returns an image (the next frame)")
 
     def port(self, name: str) -> Port:
         for p in self.inputs + self.outputs:
@@ -151,7 +191,10 @@ class Interface:
         try:
             data = json.loads(text)
             task = LEGACY_TASKS.get(data["task"], data["task"])
-            return cls(task=task, size_multiple=int(data.get("size_multiple", 1)),
+            multiple = data.get("size_multiple", 1)
+            if isinstance(multiple, str) or (isinstance(multiple, float) and multiple.is_integer()):
+                multiple = int(multiple)  # "4" and 4.0 mean 4; anything else is checked as it is
+            return cls(task=task, size_multiple=multiple,
                        inputs=tuple(Port.from_json(p) for p in data["inputs"]),
                        outputs=tuple(Port.from_json(p) for p in data["outputs"]), metadata=dict(metadata or {}))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -170,3 +213,19 @@ def image_to_image(task: str = "stylize", in_channels: int = 3, out_channels: in
     """The interface of a same-size image-to-image generator (AnimeGANv2, pix2pix, CycleGAN, ...)."""
     return Interface(task, (image_port(input_name, in_channels),), (image_port(output_name, out_channels),),
                      size_multiple=size_multiple)
+
+
+def interface_of(net, task: str | None = None) -> Interface:
+    """A network's declared Interface (`net.interface()`), or, for an image-to-image network that only declares an
+    integer `size_multiple` class attribute (as AnimeGANv2 first did), a 3-channel stylizer. `task` replaces the
+    declared task (a family knows that its U-Net colourises). Works on any object: no MindSpore import here."""
+    declare = getattr(net, "interface", None)
+    if callable(declare):
+        spec = declare()
+    else:
+        multiple = getattr(type(net), "size_multiple", None)
+        if not isinstance(multiple, int) or multiple < 1:
+            raise InterfaceError(f"{type(net).__name__} declares neither interface() nor an integer "
+                                 "`size_multiple`; the export needs to know its inputs")
+        spec = image_to_image("stylize", size_multiple=multiple)
+    return replace(spec, task=task) if task else spec

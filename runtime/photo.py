@@ -1,16 +1,18 @@
-"""Photo conversion: expand inputs (files, folders, globs), plan outputs that never overwrite inputs, convert."""
+"""Photo conversion: expand inputs (files, folders, globs), plan outputs that never overwrite inputs (nor, without
+--overwrite, existing files), convert; an unreadable photo is skipped and reported, the others still converted."""
 from __future__ import annotations
 
 import glob
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from tqdm import tqdm
 
-from runtime.atomic import prepare_output_dir
 from runtime.errors import ConversionError
 from runtime.imaging import FORMATS, check_image_suffix, load_image, save_image
+from runtime.outputs import check_name_part, prepare_output_dir, refuse_existing
 from runtime.stylize import Stylizer
 
 
@@ -46,8 +48,13 @@ def collect_inputs(specs: list[str | Path]) -> list[Path]:
     return unique
 
 
-def plan_jobs(inputs: list[Path], output_dir: Path, suffix: str = "_anime", fmt: str | None = None) -> list[PhotoJob]:
-    """<output_dir>/<stem><suffix><ext>; refuses to overwrite an input or to write two results to one file."""
+def plan_jobs(inputs: list[Path], output_dir: Path, suffix: str = "_anime", fmt: str | None = None,
+              overwrite: bool = False) -> list[PhotoJob]:
+    """<output_dir>/<stem><suffix><ext>; refuses to overwrite an input, to write two results to one file, a suffix
+    with a path separator, and (unless `overwrite`) any existing file, e.g. one that `--suffix ""` reaches."""
+    check_name_part(suffix, "--suffix")
+    if fmt is not None:
+        check_name_part(fmt, "--format")
     if fmt is not None and not fmt.startswith("."):
         fmt = "." + fmt
     if fmt is not None and fmt.lower() not in FORMATS:
@@ -66,21 +73,40 @@ def plan_jobs(inputs: list[Path], output_dir: Path, suffix: str = "_anime", fmt:
             raise ConversionError(f"{targets[resolved]} and {source} would both be written to {target}")
         targets[resolved] = source
         jobs.append(PhotoJob(source, target))
+    refuse_existing([job.target for job in jobs], overwrite)
     return jobs
 
 
-def convert_photos(stylizer: Stylizer, jobs: list[PhotoJob], batch: int = 1, progress: bool = True) -> list[Path]:
-    """Convert every job (same-size photos share a model batch); each output is written atomically."""
+def convert_photos(stylizer: Stylizer, jobs: list[PhotoJob], batch: int = 1, progress: bool = True,
+                   report: Callable[[str], None] | None = None) -> tuple[list[Path], list[str]]:
+    """Convert every job (same-size photos share a model batch); each output is written atomically.
+
+    A photo that cannot be read is skipped: `report` gets one line for it (default: stderr, above the progress
+    bar) and the others are still converted (a single photo's read error is raised as it is). Returns (written
+    paths, skip lines); ConversionError when none of the photos could be read. Failures to write (a full disk)
+    stop the run: the next photo would fail the same way.
+    """
+    report = report or (lambda line: tqdm.write(line, file=sys.stderr))
+    skip = len(jobs) > 1  # one photo alone: its read error is the command's error
     if jobs:
         prepare_output_dir(jobs[0].target.parent)
-    written = []
+    written, skipped = [], []
     with tqdm(total=len(jobs), unit="img", desc="photos", disable=not progress, file=sys.stderr,
               dynamic_ncols=True) as bar:
         for i in range(0, len(jobs), batch):
-            chunk = jobs[i:i + batch]
-            images = [load_image(job.source) for job in chunk]
-            results = stylizer.stylize_batch([image.rgb for image in images])
-            for job, image, result in zip(chunk, images, results):
+            loaded = []
+            for job in jobs[i:i + batch]:
+                try:
+                    loaded.append((job, load_image(job.source)))
+                except ConversionError as exc:
+                    if not skip:
+                        raise
+                    skipped.append(f"skipped: {exc}")
+                    report(skipped[-1])
+            results = stylizer.stylize_batch([image.rgb for _, image in loaded]) if loaded else []
+            for (job, image), result in zip(loaded, results):
                 written.append(save_image(job.target, result, image.alpha))
-            bar.update(len(chunk))
-    return written
+            bar.update(min(batch, len(jobs) - i))
+    if not written and skipped:
+        raise ConversionError(f"none of the {len(jobs)} photo(s) could be read")
+    return written, skipped

@@ -9,9 +9,12 @@ variable frame rate survive unchanged; with --start the whole timeline (audio in
 kept frame is at 0. Rotation: frames carrying display-matrix rotation are rotated upright before inference and
 the output is written upright with no rotation metadata (plays correctly everywhere, model sees upright content).
 Audio: packets are copied without re-encoding when the output container accepts the codec, else re-encoded to AAC.
+
+`write_frames` encodes frames made in memory (a predicted clip) with the same H.264 stream settings.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import queue
 import sys
@@ -26,8 +29,9 @@ import av
 import numpy as np
 from tqdm import tqdm
 
-from runtime.atomic import atomic_path
+from runtime.atomic import CheckedFile
 from runtime.errors import ConversionError
+from runtime.outputs import output_file
 from runtime.stylize import Stylizer
 
 # Output suffix → container format. H.264 + yuv420p fits all three; webm/avi would need other codecs.
@@ -179,21 +183,41 @@ def check_video_paths(input_path: Path, output_path: Path) -> str:
     return CONTAINERS[suffix]
 
 
-def _audio_plan(in_audio, container_format: str) -> str:
-    """'copy' when the output container takes the codec as is (probed by writing a header in memory), else
-    'encode' (to AAC)."""
+def _audio_plan(input_path: Path, in_audio, container_format: str) -> str:
+    """'copy' when the output container takes the audio as it is, else 'encode' (to AAC). Decided before any frame
+    is decoded, by copying the stream's first packet into an in-memory file of that container and closing it:
+    some refusals (PCM in .mp4) only show when the trailer is written, so writing a header is not enough. (The
+    video stream is always encoded to H.264, which every container in CONTAINERS takes.)"""
     probe = av.open(io.BytesIO(), "w", format=container_format)
     try:
-        probe.add_stream_from_template(in_audio)
-        probe.start_encoding()
+        with av.open(str(input_path)) as source:
+            stream = source.streams[in_audio.index]
+            template = probe.add_stream_from_template(stream)
+            probe.start_encoding()
+            for packet in source.demux(stream):
+                if packet.size and packet.dts is not None:
+                    packet.stream = template
+                    probe.mux(packet)
+                    break
+        probe.close()
         return "copy"
     except (av.FFmpegError, ValueError):
         return "encode"
     finally:
-        try:
+        with contextlib.suppress(av.FFmpegError, ValueError):
             probe.close()
-        except av.FFmpegError:
-            pass
+
+
+# Channel count → the usual layout, for streams whose channels have no named order (raw PCM in Matroska says
+# "2 channels"): the AAC encoder refuses an unordered layout.
+_DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def _named_layout(layout) -> str:
+    channels = layout.channels
+    if any(c.name == "NONE" for c in channels) and len(channels) in _DEFAULT_LAYOUTS:
+        return _DEFAULT_LAYOUTS[len(channels)]
+    return layout.name
 
 
 def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
@@ -208,6 +232,85 @@ def _even(image: np.ndarray) -> np.ndarray:
     if h % 2 == 0 and w % 2 == 0:
         return image
     return np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def add_h264_stream(out, shape: tuple, rate, time_base: Fraction, crf: int, preset: str,
+                    colour: _Colour | None = None):
+    """The one H.264 (yuv420p, limited range) video stream every video this project writes uses, sized for
+    frames of `shape` (odd sides padded by `_even`), tagged with the input's colours when `colour` knows them."""
+    height, width = shape[0] + shape[0] % 2, shape[1] + shape[1] % 2  # the sides `_even` pads frames to
+    vout = out.add_stream("libx264", rate=rate)
+    vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
+    vout.time_base = time_base
+    vout.codec_context.time_base = time_base
+    vout.options = {"crf": str(crf), "preset": preset}
+    vout.codec_context.color_range = 1  # MPEG (limited) range, what encode_rgb's reformat produces
+    if colour is not None and colour.colorspace is not None:
+        vout.codec_context.colorspace = colour.colorspace
+        vout.codec_context.color_primaries = colour.primaries
+        vout.codec_context.color_trc = colour.trc
+    return vout
+
+
+def encode_rgb(vout, image: np.ndarray, pts: int, time_base: Fraction, colorspace: int | None = None) -> list:
+    """Encode one RGB uint8 frame into `vout` (converted with `colorspace`'s matrix; None: BT.601); returns the
+    packets for the caller to mux (each caller checks its output file after muxing)."""
+    frame = av.VideoFrame.from_ndarray(_even(image), format="rgb24").reformat(
+        format="yuv420p", dst_colorspace=colorspace, dst_color_range="MPEG")
+    frame.pts, frame.time_base = pts, time_base
+    return vout.encode(frame)
+
+
+def write_frames(path: str | Path, frames, fps: float = 24, crf: int = 18, preset: str = "medium",
+                 progress: bool = False, total: int | None = None) -> int:
+    """Encode RGB uint8 frames (an iterable of equal-size [H, W, 3] arrays) as an H.264 video at a constant `fps`,
+    written atomically (nothing is left behind on failure); returns the frame count. Same stream settings as the
+    video conversion (`add_h264_stream`, `encode_rgb`), untagged BT.601 colours, no audio."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in CONTAINERS:
+        raise ConversionError(f"unsupported output type {suffix or '(no extension)'!r} for {path}; "
+                              f"supported: {', '.join(sorted(CONTAINERS))}")
+    VideoOptions(crf=crf, preset=preset)  # the same checks as the conversion's options
+    rate = Fraction(fps).limit_denominator(1001)
+    if rate <= 0:
+        raise ConversionError(f"frame rate {fps} must be positive")
+    time_base = 1 / rate
+    count, shape = 0, None
+    with output_file(path) as tmp:
+        # through a CheckedFile, as the conversion does: a full disk stops the clip at the first failed write
+        with contextlib.closing(CheckedFile(tmp)) as sink:
+            def mux(out, packets) -> None:
+                for packet in packets:
+                    out.mux(packet)
+                    sink.check()
+
+            try:
+                with av.open(sink, "w", format=CONTAINERS[suffix]) as out:
+                    vout = None
+                    for image in tqdm(frames, total=total, unit="frame", desc=path.name, disable=not progress,
+                                      file=sys.stderr, leave=False):
+                        image = np.asarray(image)
+                        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+                            raise ConversionError(f"frame {count}: expected RGB uint8 [H, W, 3], got {image.dtype} "
+                                                  f"{list(image.shape)}")
+                        if vout is None:
+                            shape = image.shape
+                            vout = add_h264_stream(out, shape, rate, time_base, crf, preset)
+                        elif image.shape != shape:
+                            raise ConversionError(f"frame {count} is {image.shape[1]}x{image.shape[0]}, the first "
+                                                  f"was {shape[1]}x{shape[0]}; a video has one frame size")
+                        mux(out, encode_rgb(vout, image, count, time_base))
+                        count += 1
+                    if vout is None:
+                        raise ConversionError(f"no frames to write to {path}")
+                    mux(out, vout.encode(None))
+                sink.check()  # closing wrote the trailer (an .mp4's index): the last chance for a write error
+            except av.FFmpegError as exc:
+                if sink.error is not None:  # libav failed because our file did: report the write error itself
+                    raise ConversionError(f"cannot write {path}: {sink.error.strerror or sink.error}") from None
+                raise ConversionError(f"cannot encode {path}: {exc}") from None
+    return count
 
 
 class VideoConverter:
@@ -251,7 +354,8 @@ class VideoConverter:
         self.time_base: Fraction = self.vstream.time_base or Fraction(1, 90000)
         self.rate = self.vstream.average_rate or self.vstream.guessed_rate or Fraction(25)
         self.astream = self.container.streams.audio[0] if self.container.streams.audio else None
-        self.audio_mode = _audio_plan(self.astream, self.container_format) if self.astream else "none"
+        self.audio_mode = _audio_plan(self.input_path, self.astream, self.container_format) \
+            if self.astream else "none"
         if self.audio_mode == "encode":
             self.log(f"note: {self.astream.codec_context.name} audio cannot be copied into "
                      f"{self.output_path.suffix}; re-encoding it to AAC")
@@ -375,16 +479,32 @@ class VideoConverter:
 
     # -- encoder thread -------------------------------------------------------------------------------------------
     def _encode(self, path: Path) -> None:
+        """Encode into `path` through a CheckedFile, so a full disk stops the run at the first failed write (libav
+        alone would report it when closing the file, after converting every frame)."""
         try:
-            out = av.open(str(path), "w", format=self.container_format)
+            self._sink = CheckedFile(path)
+            out = av.open(self._sink, "w", format=self.container_format)
         except (av.FFmpegError, OSError) as exc:
-            raise ConversionError(f"cannot write {self.output_path}: {exc}") from None
+            raise ConversionError(f"cannot write {self.output_path}: {getattr(exc, 'strerror', None) or exc}") \
+                from None
         try:
             self._encode_into(out)
+            out.close()  # writes the trailer (the index of an .mp4), the last chance for a write error
+            self._sink.check()
+        except OSError as exc:  # our write error, or libav's (av's OSError subclasses it)
+            raise ConversionError(f"cannot write {self.output_path}: {exc.strerror or exc}") from None
         except av.FFmpegError as exc:
             raise ConversionError(f"cannot encode {self.output_path}: {exc}") from None
         finally:
-            out.close()
+            with contextlib.suppress(av.FFmpegError, OSError, ValueError):  # after a failure: just release it
+                out.close()
+            self._sink.close()
+
+    def _mux(self, out, packets) -> None:
+        """Mux encoded packets, stopping at once if the file could not be written."""
+        for packet in packets:
+            out.mux(packet)
+            self._sink.check()
 
     def _encode_into(self, out) -> None:
         vout = aout = resampler = None
@@ -409,54 +529,38 @@ class VideoConverter:
             if item.image.shape != first_shape:
                 raise ConversionError(f"the frame size changes mid-stream ({first_shape[:2]} → "
                                       f"{item.image.shape[:2]}); such videos are not supported")
-            frame = av.VideoFrame.from_ndarray(_even(item.image), format="rgb24").reformat(
-                format="yuv420p", dst_colorspace=self.colour.colorspace, dst_color_range="MPEG")
-            frame.pts, frame.time_base = item.pts, self.time_base
-            for packet in vout.encode(frame):
-                out.mux(packet)
+            self._mux(out, encode_rgb(vout, item.image, item.pts, self.time_base, self.colour.colorspace))
             self.frames_out += 1
         if vout is None:
             return
-        for packet in vout.encode(None):
-            out.mux(packet)
+        self._mux(out, vout.encode(None))
         if aout is not None and self.audio_mode == "encode":
             for frame in resampler.resample(None):  # drain the resampler, then the encoder
-                for packet in aout.encode(frame):
-                    out.mux(packet)
-            for packet in aout.encode(None):
-                out.mux(packet)
+                self._mux(out, aout.encode(frame))
+            self._mux(out, aout.encode(None))
 
     def _add_streams(self, out, first_image: np.ndarray):
-        height, width = _even(first_image).shape[:2]
-        vout = out.add_stream("libx264", rate=self.rate)
-        vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
-        vout.time_base = self.time_base
-        vout.codec_context.time_base = self.time_base
-        vout.options = {"crf": str(self.options.crf), "preset": self.options.preset}
-        vout.codec_context.color_range = 1  # MPEG (limited) range, what reformat above produces
-        if self.colour.colorspace is not None:
-            vout.codec_context.colorspace = self.colour.colorspace
-            vout.codec_context.color_primaries = self.colour.primaries
-            vout.codec_context.color_trc = self.colour.trc
+        vout = add_h264_stream(out, first_image.shape, self.rate, self.time_base, self.options.crf,
+                               self.options.preset, self.colour)
         aout = resampler = None
         if self.audio_mode == "copy":
             aout = out.add_stream_from_template(self.astream)
             self.audio_note = f"copied {self.astream.codec_context.name}"
         elif self.audio_mode == "encode":
             ctx = self.astream.codec_context
-            aout = out.add_stream("aac", rate=ctx.sample_rate, layout=ctx.layout.name)
-            resampler = av.AudioResampler(format="fltp", layout=ctx.layout.name, rate=ctx.sample_rate)
+            layout = _named_layout(ctx.layout)
+            aout = out.add_stream("aac", rate=ctx.sample_rate, layout=layout)
+            resampler = av.AudioResampler(format="fltp", layout=layout, rate=ctx.sample_rate)
             self.audio_note = f"re-encoded {ctx.name} to aac"
         return vout, aout, resampler
 
     def _write_audio(self, out, aout, resampler, item: _Audio) -> None:
         if self.audio_mode == "copy":
             item.payload.stream = aout
-            out.mux(item.payload)
+            self._mux(out, [item.payload])
             return
         for frame in resampler.resample(item.payload):
-            for packet in aout.encode(frame):
-                out.mux(packet)
+            self._mux(out, aout.encode(frame))
 
     # -- main -----------------------------------------------------------------------------------------------------
     def _infer(self, bar: tqdm) -> None:
@@ -484,6 +588,19 @@ class VideoConverter:
             flush()
         _put(self.encoded, _END, self.stop)
 
+    def _join(self, encoder: threading.Thread) -> None:
+        """Wait for both worker threads, even when an interrupt arrives while waiting: the temp output is removed
+        only after the encoder has let go of it."""
+        try:
+            encoder.join()
+        except BaseException:
+            self.stop.set()
+            encoder.join()  # run_main ignores further stop signals while the first one unwinds
+            raise
+        finally:
+            self.stop.set()  # the decoder may still be blocked on a full queue after a failure
+            self._decoder.join()
+
     def run(self) -> VideoResult:
         """Convert the whole video; the output appears only when everything succeeded."""
         self._open_input()
@@ -491,7 +608,7 @@ class VideoConverter:
         bar = tqdm(total=self.expected_frames(), unit="frame", desc=self.input_path.name,
                    disable=not self.options.progress, file=sys.stderr, dynamic_ncols=True)
         try:
-            with atomic_path(self.output_path) as tmp:
+            with output_file(self.output_path) as tmp:
                 self._inference_thread = threading.current_thread()
                 self._decoder = _Stage("decode", self._decode, self.stop)
                 encoder = _Stage("encode", lambda: self._encode(tmp), self.stop)
@@ -501,13 +618,11 @@ class VideoConverter:
                     self._infer(bar)
                 except _Stopped:
                     pass  # a worker failed: its error is raised below
-                except BaseException:
+                except BaseException:  # an error here, or an interrupt (Ctrl-C, SIGTERM, SIGHUP via run_main)
                     self.stop.set()
                     raise
                 finally:
-                    encoder.join()
-                    self.stop.set()  # the decoder may still be blocked on a full queue after a failure
-                    self._decoder.join()
+                    self._join(encoder)
                 for stage in (self._decoder, encoder):  # the decoder's error is usually the root cause
                     if stage.error is not None:
                         raise stage.error
@@ -518,3 +633,4 @@ class VideoConverter:
             self.container.close()
         return VideoResult(self.output_path, self.frames_out, time.perf_counter() - started, self.audio_note,
                            self.rotation)
+

@@ -2,7 +2,8 @@
 
 The models are built with `onnx.helper` and random weights; they follow the model contract of the export
 layer (input `input` [N,3,H,W] NCHW in [-1,1], output `output` of the same shape, `metadata_props`) or, for
-the NHWC variants, the layout of the official tf2onnx AnimeGANv2/v3 files (no metadata).
+the NHWC variants, the layout of the official tf2onnx AnimeGANv2/v3 files (no metadata). The channel models and
+the toy sampler carry an `interface` (runtime/interface.py) as the export layer writes it (`interface_metadata`).
 """
 from __future__ import annotations
 
@@ -210,6 +211,107 @@ def build_identity_model(path, layout: str = "NCHW", metadata: dict | None = Non
     else:
         y = b.op("Identity", ["x_nchw"])
     return _save(b, "x_nchw", y, path, layout, metadata, batch)
+
+
+def interface_metadata(interface, **overrides) -> dict[str, str]:
+    """Metadata as the export layer writes it for a network with an Interface: `task`, `interface` (JSON) and, for
+    image models, the flat keys the runtime read before interfaces existed."""
+    meta = {"task": interface.task, "interface": interface.to_json(), "family": "toy", "style": "Toy",
+            "network": "G_ema", "producer": "tests/_runtime_helpers.py"}
+    images = interface.inputs_of("image")
+    if images:
+        source, target = images[0], interface.outputs[0]
+        meta.update({"layout": "NCHW", "channel_order": "RGB", "size_multiple": str(interface.size_multiple),
+                     "input_range": "{:g},{:g}".format(*source.range),
+                     "output_range": "{:g},{:g}".format(*target.range)})
+    meta.update({k: str(v) for k, v in overrides.items()})
+    return meta
+
+
+def _write_model(builder: GraphBuilder, inputs: list, outputs: list, path, metadata: dict) -> Path:
+    """inputs/outputs: (name, shape) of float32 graph tensors; nodes and weights from `builder`."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(builder.nodes, "toy",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs],
+                              builder.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="runtime-tests")
+    model.ir_version = 8
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return Path(path)
+
+
+def build_channel_model(path, in_channels: int, out_channels: int, task: str = "stylize",
+                        metadata: dict | None = None) -> Path:
+    """A 1- or 3-channel image model whose output shows exactly what it was fed: 1→3 replicates the grey input
+    into R, G and B; 3→1 returns the G channel; 1→1 and 3→3 are the identity. Size multiple 4."""
+    from onnx import helper
+
+    from runtime.interface import image_to_image
+
+    b = GraphBuilder(0)
+    if (in_channels, out_channels) == (1, 3):
+        y = b.op("Concat", ["input", "input", "input"], axis=1)
+    elif (in_channels, out_channels) == (3, 1):
+        y = b.op("Slice", ["input", b.const(np.array([1], np.int64)), b.const(np.array([2], np.int64)),
+                           b.const(np.array([1], np.int64))])
+    else:
+        y = b.op("Identity", ["input"])
+    b.nodes.append(helper.make_node("Identity", [y], ["output"]))
+    interface = image_to_image(task, in_channels=in_channels, out_channels=out_channels, size_multiple=4)
+    return _write_model(b, [("input", ["batch", in_channels, "height", "width"])],
+                        [("output", ["batch", out_channels, "height", "width"])], path,
+                        interface_metadata(interface) if metadata is None else metadata)
+
+
+TOY_TAG_GROUPS = (("hair", ("orange", "white", "aqua")), ("eye", ("black", "blue")))
+
+
+def toy_sampler_interface(z_dim: int = 8, tags: bool = True, psi: bool = True, channels: int = 3, size: int = 8,
+                          output_range: tuple[float, float] = (-1.0, 1.0)):
+    from runtime.interface import Interface, Port
+
+    inputs = [Port("z", "noise", ("batch", z_dim))]
+    if tags:
+        inputs.append(Port("tags", "onehot", ("batch", 5), groups=TOY_TAG_GROUPS))
+    if psi:
+        inputs.append(Port("truncation_psi", "scalar", (), default=0.7))
+    return Interface("sample", tuple(inputs), (Port("image", "image", ("batch", channels, size, size),
+                                                    range=output_range),))
+
+
+def build_toy_sampler(path, seed: int = 0, z_dim: int = 8, tags: bool = True, psi: bool = True, channels: int = 3,
+                      size: int = 8, output_range: tuple[float, float] = (-1.0, 1.0),
+                      metadata: dict | None = None) -> Path:
+    """ACGAN-like toy: Concat(z, tags) → Gemm → Mul(truncation_psi) → Reshape [N,C,size,size] → Tanh (→ scaled
+    to `output_range`) → `image`; tags are hair (3 values) and eye (2 values). Without tags/psi those inputs and
+    ops are left out."""
+    from onnx import helper
+
+    interface = toy_sampler_interface(z_dim, tags, psi, channels, size, output_range)
+    b = GraphBuilder(seed)
+    x = b.op("Concat", ["z", "tags"], axis=1) if tags else "z"
+    features = z_dim + (5 if tags else 0)
+    w = b.rng.normal(0.0, 1.5 / np.sqrt(features), (features, channels * size * size)).astype(np.float32)
+    y = b.op("Gemm", [x, b.const(w, "w"), b.const(b.rng.normal(0, 0.1, channels * size * size).astype(np.float32),
+                                                      "b")])
+    if psi:
+        y = b.op("Mul", [y, "truncation_psi"])
+    y = b.op("Tanh", [b.op("Reshape", [y, b.const(np.array([-1, channels, size, size], np.int64), "shape")])])
+    lo, hi = output_range
+    if (lo, hi) != (-1.0, 1.0):
+        y = b.op("Add", [b.op("Mul", [y, b.const(np.array((hi - lo) / 2, np.float32))]),
+                         b.const(np.array((hi + lo) / 2, np.float32))])
+    b.nodes.append(helper.make_node("Identity", [y], ["image"]))
+    inputs = [("z", ["batch", z_dim])] + ([("tags", ["batch", 5])] if tags else []) + \
+        ([("truncation_psi", [])] if psi else [])
+    return _write_model(b, inputs, [("image", ["batch", channels, size, size])], path,
+                        interface_metadata(interface) if metadata is None else metadata)
 
 
 def count_parameters(path) -> int:

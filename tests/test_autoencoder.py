@@ -142,6 +142,34 @@ def test_trained_checkpoint_runs_through_infer(trained, tiny_setup, tmp_path):
     assert out.shape == (21, 30, 3) and out.std() > 0.5
 
 
+def test_trained_checkpoint_exports_and_runs_through_the_runtime(trained, tiny_setup, tmp_path):
+    """The baseline exports through export/to_onnx.py (its max-pools have a converter now; parity is checked by the
+    command) and photo2anime runs the file: same size as the input, and the same picture as MindSpore's infer.py
+    within rounding. 32×40 needs no padding in either (their pad policies differ, and the decoder's layer norms see
+    whole-image statistics)."""
+    run_dir, _ = trained
+    _, overrides = tiny_setup
+    write_image_atomic(tmp_path / "cat.png", resize_rgb(skdata.chelsea(), (32, 40)))
+    onnx_path = tmp_path / "ae.onnx"
+    args = [sys.executable, "export/to_onnx.py", "--config", str(TINY), "--ckpt", str(run_dir / "generator.ckpt"),
+            "--output", str(onnx_path), "--quiet"]
+    for item in overrides:
+        args += ["--set", item]
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "parity: max |onnxruntime - MindSpore|" in proc.stdout
+    proc = subprocess.run([sys.executable, "runtime/photo2anime.py", "--model", str(onnx_path), "--input",
+                           str(tmp_path / "cat.png"), "--output", str(tmp_path / "rt"), "--no-progress"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runtime_out = read_rgb(tmp_path / "rt" / "cat_anime.png")
+    infer.run(load_config(TINY, overrides), run_dir / "generator.ckpt", [str(tmp_path / "cat.png")],
+              tmp_path / "ms", use_jit=False, progress=False)
+    mindspore_out = read_rgb(tmp_path / "ms" / "cat.png")
+    assert runtime_out.shape == mindspore_out.shape == (32, 40, 3)
+    assert np.abs(runtime_out.astype(int) - mindspore_out).max() <= 2
+
+
 @pytest.mark.parametrize("override, pattern", [
     ("generator.encoder_layer=relu5_1", "unknown encoder output"),
     ("generator.name=animeganv2_generator", "unknown config key 'generator.encoder_layer'"),

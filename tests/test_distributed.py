@@ -114,3 +114,30 @@ def test_distributed_resume_equals_uninterrupted_run(data, tmp_path):
             np.testing.assert_array_equal(resumed[rank][k], v, err_msg=f"rank {rank}: {k} differs after resume")
     rows = (tmp_path / "run/losses.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]  # each step logged once, by rank 0
+
+
+@pytest.fixture(scope="module")
+def acgan_faces(tmp_path_factory):
+    from datasets.procedural_faces import make_faces, write_study_layout
+
+    root = tmp_path_factory.mktemp("acgan_faces")
+    write_study_layout(root, make_faces(32, 16, seed=1))
+    return root
+
+
+def test_acgan_trains_under_msrun_and_ranks_keep_identical_trainable_weights(acgan_faces, tmp_path):
+    """Both updates (D then G) on 2 ranks of 4 images. Gradients are averaged, so every trainable weight is equal
+    on both ranks; BatchNorm's moving statistics are not synchronised (each rank's BatchNorm sees only its own
+    shard), so they differ between ranks, and no equality with a single process over the combined batch is claimed:
+    batch statistics over 4 images are not those over 8."""
+    overrides = [f"data.root={acgan_faces}", "discriminator.batch_norm=true", "train.max_steps=2",
+                 "train.batch_size=4", "train.log_every=1"]
+    r0, r1 = _msrun(tmp_path, "configs/acgan/tiny.yaml", overrides, tmp_path / "dist")
+    assert set(r0) == set(r1)
+    moving = [k for k in r0 if "moving_" in k]
+    assert moving and any(k.startswith("D/") for k in moving) and any(k.startswith("G/") for k in moving)
+    for k in set(r0) - set(moving):
+        np.testing.assert_array_equal(r0[k], r1[k], err_msg=f"ranks differ at {k}")
+    assert any(not np.array_equal(r0[k], r1[k]) for k in moving)  # local statistics, as said above
+    rows = (tmp_path / "dist/losses.csv").read_text().splitlines()
+    assert len(rows) == 3 and "D/cls_real" in rows[0]  # header + 2 steps, written once by rank 0

@@ -10,8 +10,16 @@ from skimage import data as skdata
 
 from datasets.edge_smooth import edge_mask, main, smooth_edges
 from datasets.image_io import read_rgb, write_image_atomic
+from runtime.errors import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(argv) -> int:
+    """The exit status of `python datasets/edge_smooth.py ARGV`, in process."""
+    with pytest.raises(SystemExit) as exc:
+        run_main(main, argv)
+    return exc.value.code
 
 
 def official_loop(rgb, rounding):
@@ -90,7 +98,7 @@ def test_cli_writes_smooth_folder_and_skips_corrupt(tmp_path, capsys):
     write_image_atomic(style / "B.JPG", imgs["photo"])
     (style / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     (style / "notes.txt").write_text("not an image")
-    assert main(["--dataset", str(tmp_path / "Demo"), "--size", "32"]) == 0
+    assert cli(["--dataset", str(tmp_path / "Demo"), "--size", "32"]) == 1  # finished, one image skipped
     captured = capsys.readouterr()
     assert "broken.png" in captured.err and captured.err.count("skipped") == 1
     assert "wrote 2 image(s)" in captured.out and "skipped 1" in captured.out
@@ -102,12 +110,14 @@ def test_cli_writes_smooth_folder_and_skips_corrupt(tmp_path, capsys):
     assert read_rgb(style / "a.png").shape == (40, 56, 3)  # input left as it was
 
 
-def test_cli_errors_exit_2(tmp_path):
+def test_cli_errors_exit_2(tmp_path, capsys):
     res = subprocess.run([sys.executable, "datasets/edge_smooth.py", "--dataset", str(tmp_path / "nothing")],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert res.returncode == 2
     assert res.stderr.strip().splitlines()[-1].startswith("error: ") and "nothing" in res.stderr
     (tmp_path / "S" / "style").mkdir(parents=True)
     (tmp_path / "S" / "style" / "x.png").write_bytes(b"not a png")
-    assert main(["--dataset", str(tmp_path / "S")]) == 2  # nothing readable -> failure, not silent success
-    assert main(["--dataset", str(tmp_path / "S"), "--size", "0"]) == 2
+    assert cli(["--dataset", str(tmp_path / "S")]) == 2  # nothing readable -> failure, not silent success
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: no image could be smoothed"
+    assert cli(["--dataset", str(tmp_path / "S"), "--size", "0"]) == 2
+    assert capsys.readouterr().err.startswith("error: --size: image size must be positive")

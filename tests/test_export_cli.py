@@ -11,7 +11,7 @@ from PIL import Image
 from skimage import data
 
 import mindspore_impl.models  # noqa: F401
-from mindspore_impl.checkpoint_io import CheckpointError, file_sha256, load_generator_weights
+from mindspore_impl.checkpoint_io import CheckpointError, file_sha256, load_network_weights
 from mindspore_impl.registry import MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,14 +97,14 @@ def test_checkpoint_missing_or_extra_key_is_named(tmp_path, damage, message):
     ckpt = tmp_path / "g.ckpt"
     ms.save_checkpoint([{"name": k, "data": v} for k, v in params.items()], str(ckpt))
     with pytest.raises(CheckpointError, match=message):
-        load_generator_weights(tiny_generator(seed=1), ckpt)
+        load_network_weights(tiny_generator(seed=1), ckpt)
 
 
 def test_plain_checkpoint_loads_exactly(tmp_path):
     source, target = tiny_generator(seed=0), tiny_generator(seed=1)
     ckpt = tmp_path / "generator.ckpt"
     ms.save_checkpoint(source, str(ckpt))
-    assert load_generator_weights(target, ckpt) == file_sha256(ckpt)
+    assert load_network_weights(target, ckpt) == ("G", file_sha256(ckpt))
     for a, b in zip(source.get_parameters(), target.get_parameters()):
         np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
 
@@ -119,4 +119,4 @@ def test_corrupt_truncated_or_missing_checkpoint(tmp_path, kind):
     elif kind == "garbage":
         ckpt.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="bad.ckpt"):
-        load_generator_weights(tiny_generator(), ckpt)
+        load_network_weights(tiny_generator(), ckpt)

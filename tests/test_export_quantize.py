@@ -7,7 +7,7 @@ from skimage import data
 
 import export.quantize as Q
 import mindspore_impl.models  # noqa: F401
-from export.api import build_image_model, image_metadata
+from export.api import build_model, interface_of, model_metadata
 from export.errors import CalibrationError
 from export.parity import make_session
 from mindspore_impl.registry import MODELS
@@ -18,7 +18,8 @@ def tiny_fp32():
     ms.set_seed(0)
     net = MODELS.build("animeganv2_generator", width=0.125)
     net.set_train(False)
-    return build_image_model(net, image_metadata(net, family="animeganv2", style="test"))
+    spec = interface_of(net)
+    return build_model(net, spec, model_metadata(spec, family="animeganv2", style="test"))
 
 
 def photo_batches(size=32, count=6, seed=0):

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from mindspore_impl import import_weights as cli
-from mindspore_impl.cli import run_main
 from mindspore_impl.models.animeganv2 import AnimeGANv2Generator
 from mindspore_impl.weights import IMPORTERS, RenameTable, WeightImportError, apply_table
 from mindspore_impl.weights.animeganv2_pt import ANIMEGANV2_PT_TABLE
 from mindspore_impl.weights.torch_io import read_torch_state_dict
+from runtime.errors import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,6 +145,44 @@ def test_two_sources_for_one_parameter_are_rejected():
         RenameTable([("a.{i}", "b")])
 
 
+def test_rule_transforms_run_before_the_shape_check():
+    def hwio_to_oihw(w):
+        return np.transpose(w, (3, 2, 0, 1))
+
+    def plus_one(g):  # a gain stored as an offset from 1 (StyleGAN-style)
+        return g + 1
+
+    table = RenameTable([("{l}/w", "{l}.weight", hwio_to_oihw), ("{l}/g", "{l}.gain", plus_one), ("{l}/b", "{l}.b")])
+    rng = np.random.default_rng(0)
+    src = {"c1/w": rng.standard_normal((3, 3, 2, 5)).astype(np.float32), "c1/g": np.zeros(5, np.float32),
+           "c1/b": np.arange(5, dtype=np.float32)}
+    shapes = {"c1.weight": (5, 2, 3, 3), "c1.gain": (5,), "c1.b": (5,)}
+    out = apply_table(src, table, shapes, "f")
+    np.testing.assert_array_equal(out["c1.weight"], src["c1/w"].transpose(3, 2, 0, 1))
+    np.testing.assert_array_equal(out["c1.gain"], np.ones(5, np.float32))
+    np.testing.assert_array_equal(out["c1.b"], src["c1/b"])
+    # an untransposed kernel of the right element count is refused, naming both names and both shapes
+    with pytest.raises(WeightImportError, match=r"'c1/w' -> 'c1.weight' has shape \(2, 5, 3, 3\) after conversion "
+                                                r"\(source shape \(3, 3, 5, 2\)\), expected \(5, 2, 3, 3\)"):
+        apply_table(dict(src, **{"c1/w": np.zeros((3, 3, 5, 2), np.float32)}), table, shapes, "f")
+
+
+def test_rules_without_target_drop_tensors_and_nothing_else():
+    table = RenameTable([("{l}.num_batches_tracked", None), ("head.{k}", None), ("{l}.weight", "{l}.w")])
+    shapes = {"bn.w": (3,)}
+    src = {"bn.weight": np.ones(3, np.float32), "bn.num_batches_tracked": np.array(7, np.int64),
+           "head.weight": np.zeros((10, 3), np.float32)}
+    out = apply_table(src, table, shapes, "f")  # the int64 counter is dropped before the dtype check
+    assert list(out) == ["bn.w"]
+    assert table.target_of("head.weight") is None and table.source_of("bn.w") == "bn.weight"
+    with pytest.raises(WeightImportError, match=r"unexpected tensor 'bn.running_var' \(matches no rule\)"):
+        apply_table(dict(src, **{"bn.running_var": np.ones(3, np.float32)}), table, shapes, "f")
+    with pytest.raises(WeightImportError, match=r"missing tensor 'bn.weight' \(for 'bn.w'\)"):
+        apply_table({k: v for k, v in src.items() if k != "bn.weight"}, table, shapes, "f")
+    with pytest.raises(ValueError, match="cannot have a transform"):
+        RenameTable([("x", None, np.negative)])
+
+
 def test_importer_registry_lists_families():
     assert "animeganv2" in IMPORTERS.names()
     assert IMPORTERS.get("animeganv2").config == "configs/animeganv2/pytorch_port.yaml"
@@ -162,7 +200,7 @@ def test_missing_torch_gives_a_clear_error(tmp_path, monkeypatch):
 def run_cli(argv, capsys):
     """The CLI's main() through the same error handler as `python mindspore_impl/import_weights.py`."""
     with pytest.raises(SystemExit) as exc:
-        run_main(lambda: cli.main(argv), (WeightImportError,))
+        run_main(cli.main, argv)
     out = capsys.readouterr()
     return exc.value.code, out.out, out.err
 
@@ -190,7 +228,11 @@ def test_cli_imports_plain_and_wrapped_state_dicts(tmp_path, capsys, port_state_
                              capsys)
     assert code == 0, err
     assert "77 tensors" in out and "pytorch_port.yaml" in out
-    ckpt = {k: v.asnumpy() for k, v in ms.load_checkpoint(str(tmp_path / "G.ckpt")).items()}
+    from mindspore_impl.checkpoint_io import read_checkpoint
+
+    params, meta = read_checkpoint(tmp_path / "G.ckpt", with_meta=True)
+    assert meta == {"network": "G", "family": "animeganv2"}  # the file says which network it holds
+    ckpt = {k: v.asnumpy() for k, v in params.items()}
     np.testing.assert_array_equal(ckpt["block_c.4.layers.1.norm.gamma"],
                                   port_state_dict["block_c.4.layers.1.2.weight"].numpy())
     np.testing.assert_array_equal(ckpt["block_a.0.conv.weight"], port_state_dict["block_a.0.1.weight"].numpy())

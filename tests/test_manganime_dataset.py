@@ -10,6 +10,7 @@ from PIL import Image
 from _manganime_helpers import episode_frames, write_json, write_page, write_video
 from datasets.manganime import preprocess
 from datasets.manganime.video_io import VideoFrames
+from runtime.errors import run_main
 
 EXCLUDE = (30, 35)  # raw frames of episode 0 cut out (an "intro")
 
@@ -47,13 +48,11 @@ def project(tmp_path_factory):
 def export(project, tmp_path, capsys, *extra):
     root, anime, manga = project
     out = tmp_path / "out"
-    try:
-        code = preprocess.main(["dataset", "--anime", str(anime), "--manga", str(manga), "--out", str(out),
-                                *map(str, extra)])
-    except SystemExit as exc:
-        code = exc.code
+    with pytest.raises(SystemExit) as exc:
+        run_main(preprocess.main, ["dataset", "--anime", str(anime), "--manga", str(manga), "--out", str(out),
+                                   *map(str, extra)])
     captured = capsys.readouterr()
-    return code, out, captured.err
+    return exc.value.code, out, captured.err
 
 
 def read_rows(out):
@@ -130,9 +129,6 @@ def test_dataset_rejects_tags_that_no_longer_fit(project, tmp_path, capsys):
     for name in ("0.mp4", "1.mp4", "0.json", "1.json"):
         (bad / name).write_bytes((anime / name).read_bytes())
     write_json(bad / "config.json", config)
-    try:
-        preprocess.main(["dataset", "--anime", str(bad), "--manga", str(manga), "--out", str(tmp_path / "o")])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    assert code == 2 and "3 entries but the episode has 4 pages" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        run_main(preprocess.main, ["dataset", "--anime", str(bad), "--manga", str(manga), "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2 and "3 entries but the episode has 4 pages" in capsys.readouterr().err

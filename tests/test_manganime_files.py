@@ -9,15 +9,14 @@ from _manganime_helpers import write_json, write_page
 from datasets.manganime import preprocess
 from datasets.manganime.files import natural_key
 from datasets.manganime.tags import TagError, TagFile
+from runtime.errors import run_main
 
 
 def run_cli(args, capsys):
-    try:
-        code = preprocess.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
+    with pytest.raises(SystemExit) as exc:
+        run_main(preprocess.main, [str(a) for a in args])
     captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return exc.value.code, captured.out, captured.err
 
 
 def contents(folder):
@@ -97,6 +96,8 @@ def test_manga_greyscale_uses_the_study_weights_and_drops_stale_pages(manga_scan
     (out_dir / "9.png").write_bytes(b"stale page from an earlier run")
     write_page(manga_scans / "p3.png", 0, size=(60, 80), border=(4, 2, 3, 1), colour=(200, 100, 40))
     code, _, err = run_cli(["manga", "--path", manga_scans, "--out", out_dir, "--size", "16"], capsys)
+    assert code == 2 and "9.png exists; pass --overwrite" in err  # an earlier run's pages are kept by default
+    code, _, err = run_cli(["manga", "--path", manga_scans, "--out", out_dir, "--size", "16", "--overwrite"], capsys)
     assert code == 0, err
     expected = round(0.2125 * 200 + 0.7154 * 100 + 0.0721 * 40)  # pims.as_grey, as in the study
     assert abs(int(np.asarray(Image.open(out_dir / "1.png")).mean()) - expected) <= 1

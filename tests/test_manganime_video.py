@@ -13,18 +13,17 @@ from _manganime_helpers import FPS, SIZE, episode_frames, write_json, write_vide
 from datasets.manganime import preprocess
 from datasets.manganime.scene_cuts import SceneCuts
 from datasets.manganime.video_io import VideoFrames
+from runtime.errors import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(args, capsys):
     """Run preprocess.main in-process; returns (exit code, stdout, stderr)."""
-    try:
-        code = preprocess.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
+    with pytest.raises(SystemExit) as exc:
+        run_main(preprocess.main, [str(a) for a in args])
     captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return exc.value.code, captured.out, captured.err
 
 
 def streams(path):
@@ -52,7 +51,9 @@ def test_reformat_remuxes_video_and_keeps_audio(mkv_with_audio, tmp_path, capsys
     assert len(converted) == n
     assert np.array_equal(original[n - 1], converted[n - 1])  # a copy is bit-exact
     code, _, err = run_cli(["reformat", "--format", "mp4", "--out", tmp_path, "--path", src], capsys)
-    assert code == 2 and "already exists" in err
+    assert code == 2 and "exists; pass --overwrite" in err
+    code, _, err = run_cli(["reformat", "--format", "mp4", "--out", tmp_path, "--path", src, "--force"], capsys)
+    assert code == 0, err  # the tool's older name for --overwrite
 
 
 def test_anime_resizes_every_episode_and_keeps_audio(mkv_with_audio, tmp_path, capsys):

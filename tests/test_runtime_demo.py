@@ -43,7 +43,8 @@ def test_demo_model_renders_the_demo_style_on_photos_it_never_saw():
     22 dB PSNR of the filter's, with a mean hue error of at most 10 degrees (pixels of saturation > 0.3 in the
     filter's rendering). Measured (docs/demo_model.md): MEASURED_NEW.
     The previous bundled model (trained on the old filter) fails: MEASURED_OLD."""
-    assert DEMO_MODEL.is_file(), "runtime/assets/demo_animeganv2.onnx is missing (python export/build_demo_model.py)"
+    assert DEMO_MODEL.is_file(), ("runtime/assets/demo_animeganv2.onnx is missing "
+                                  "(python mindspore_impl/build_demo.py animeganv2)")
     for name, (db, hue) in held_out_measures(DEMO_MODEL).items():
         assert db >= 22.0, f"{name}: {db:.1f} dB PSNR against the demo filter"
         assert hue <= 10.0, f"{name}: mean hue error {hue:.1f} degrees"
@@ -83,13 +84,13 @@ def test_sample_command_reproduces_the_bundled_files(tmp_path):
 # -- no-argument CLIs --------------------------------------------------------------------------------------------
 def test_missing_demo_model_gives_a_pointed_error(tmp_path, monkeypatch, capsys):
     from runtime import video2anime
+    from runtime.errors import run_main
     monkeypatch.setattr(cli, "DEMO_MODEL", tmp_path / "demo_animeganv2.onnx")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
-        cli.run_main(video2anime.main, ["--no-progress"])
+        run_main(video2anime.main, ["--no-progress"])
     assert exit_info.value.code == 2
     assert "demo model" in capsys.readouterr().err and not (tmp_path / "outputs").exists()
-
 
 
 @pytest.mark.parametrize("script, output", [("photo2anime.py", "outputs/demo_photo_anime.jpg"),

@@ -23,7 +23,7 @@ def toy(tmp_path_factory):
 def run_cli(args, capsys):
     """photo2anime in-process; returns (exit status, stdout, stderr)."""
     with pytest.raises(SystemExit) as exit_info:
-        from runtime.cli import run_main
+        from runtime.errors import run_main
         run_main(photo2anime.main, [*map(str, args), "--no-progress"])
     out, err = capsys.readouterr()
     return exit_info.value.code, out, err

@@ -109,3 +109,20 @@ def test_bad_model_files(tmp_path, content, message):
         path.write_bytes(content)
     with pytest.raises(ConversionError, match=message):
         Generator(path)
+
+
+def test_make_session_takes_a_path_bytes_or_a_model_proto(models):
+    """The one session factory (export/parity.py uses it too): CPU by default, same results from every source."""
+    import onnx
+
+    from runtime.session import ModelLoadError, make_session
+
+    path = models["identity"]
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32)
+    for source in (path, str(path), path.read_bytes(), onnx.load(str(path))):
+        session = make_session(source, threads=1, spin=False)
+        assert session.get_providers() == ["CPUExecutionProvider"]
+        np.testing.assert_array_equal(session.run(None, {"input": x})[0], x)
+    with pytest.raises(ModelLoadError, match="onnxruntime cannot load the model") as info:
+        make_session(b"not an onnx file")
+    assert "\n" not in str(info.value) and info.value.reason

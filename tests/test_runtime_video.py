@@ -104,14 +104,18 @@ def test_preview_batch_and_crf(models, clip, tmp_path):
     assert frame.shape == (48, 128, 3)
     assert np.abs(frame[:, :64].astype(int) - frame[:, 64:]).mean() < 6  # identity model: both halves alike
 
-    convert(models["toy"], src, tmp_path / "b1.mp4", crf=10)
-    convert(models["toy"], src, tmp_path / "b4.mp4", crf=10, batch=4)
+    # Batching is compared through lossless encodes (crf 0): at a lossy crf, x264's mode decisions occasionally
+    # differ between two encodes of the same frames in a loaded process (seen once in ~8 runs with MindSpore
+    # imported, mean difference ~1.05 with bit-identical model outputs), which is encoder noise, not batching.
+    convert(models["toy"], src, tmp_path / "b1.mp4", crf=0)
+    convert(models["toy"], src, tmp_path / "b4.mp4", crf=0, batch=4)
     b1, b4 = read_video(tmp_path / "b1.mp4")["frames"], read_video(tmp_path / "b4.mp4")["frames"]
     assert len(b1) == len(b4) == 12
     assert max(np.abs(a.astype(int) - b).mean() for a, b in zip(b1, b4)) < 1.0
 
+    convert(models["toy"], src, tmp_path / "crf10.mp4", crf=10)
     convert(models["toy"], src, tmp_path / "crf40.mp4", crf=40)
-    assert (tmp_path / "crf40.mp4").stat().st_size < (tmp_path / "b1.mp4").stat().st_size
+    assert (tmp_path / "crf40.mp4").stat().st_size < (tmp_path / "crf10.mp4").stat().st_size
 
 
 def test_bt709_colours_and_tags_survive(models, tmp_path):

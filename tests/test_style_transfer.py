@@ -12,8 +12,16 @@ from skimage import data as skdata
 from datasets.image_io import read_rgb, write_image_atomic
 from mindspore_impl.models.vgg19 import load_vgg19, random_vgg19_checkpoint
 from mindspore_impl.style_transfer import GatysLoss, StyleTransferError, main, stylize, to_tensor
+from runtime.errors import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(argv) -> int:
+    """The exit status of `python mindspore_impl/style_transfer.py ARGV`, in process."""
+    with pytest.raises(SystemExit) as exc:
+        run_main(main, argv)
+    return exc.value.code
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +74,7 @@ def test_cli_writes_output_and_reports_errors(tmp_path, vgg_ckpt, capsys):
     write_image_atomic(content, small(skdata.chelsea(), 40))
     write_image_atomic(style, small(skdata.rocket(), 48))
     out = tmp_path / "out.png"
-    assert main(["--content", str(content), "--style", str(style), "--vgg", str(vgg_ckpt), "--output", str(out),
+    assert cli(["--content", str(content), "--style", str(style), "--vgg", str(vgg_ckpt), "--output", str(out),
                  "--steps", "2", "--size", "32"]) == 0
     assert read_rgb(out).shape == (32, 32, 3)
     assert "wrote" in capsys.readouterr().out
@@ -80,7 +88,7 @@ def test_cli_writes_output_and_reports_errors(tmp_path, vgg_ckpt, capsys):
         args = dict(zip(["--content", "--style", "--vgg", "--output", "--steps", "--size"],
                         [str(content), str(style), str(vgg_ckpt), str(tmp_path / "o2.png"), "1", "32"]))
         args.update(dict(zip(override[::2], override[1::2])))
-        assert main([x for kv in args.items() for x in kv]) == 2
+        assert cli([x for kv in args.items() for x in kv]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("error: ") and message in err[-1]
     assert not (tmp_path / "o2.png").exists()

@@ -49,6 +49,7 @@ def test_zero_vgg_weights_drop_the_vgg_from_the_init_and_g_steps(tiny_data, tmp_
     steps are their pixel terms alone, the VGG terms reported as 0 and the VGG never called; by default the init
     keeps the official content term."""
     from mindspore_impl.losses import animegan as L
+    from mindspore_impl.losses.gan import lsgan_g_loss
 
     default = build_trainer(tiny_cfg(tiny_data, tmp_path / "a", "loss.init_color_weight=5"))
     pixel = build_trainer(tiny_cfg(tiny_data, tmp_path / "b", "loss.init_color_weight=5", "loss.init_con_weight=0",
@@ -65,7 +66,7 @@ def test_zero_vgg_weights_drop_the_vgg_from_the_init_and_g_steps(tiny_data, tmp_
     np.testing.assert_allclose(float(total.asnumpy()), 5 * float(L.color_loss(photo, fake).asnumpy()), rtol=1e-6)
     total, (adv, con, sty, col, tv) = family.g_loss(photo, gray)
     assert float(con.asnumpy()) == 0.0 and float(sty.asnumpy()) == 0.0
-    expected = (7 * L.lsgan_g_loss(family.discriminator(fake)) + 3 * L.color_loss(photo, fake)
+    expected = (7 * lsgan_g_loss(family.discriminator(fake)) + 3 * L.color_loss(photo, fake)
                 + 2 * L.tv_loss(fake))
     np.testing.assert_allclose(float(total.asnumpy()), float(expected.asnumpy()), rtol=1e-5)
     _, (con_default, _, _) = default.family.init_loss(photo)
@@ -190,8 +191,8 @@ def test_run_directory_has_everything_people_look_at(tiny_data, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_message(tiny_data, tmp_path):
-    trainer = build_trainer(tiny_cfg(tiny_data, tmp_path / "run", "loss.con_weight=.nan", "train.jit=false",
-                                     "train.max_steps=3"))
+    trainer = build_trainer(tiny_cfg(tiny_data, tmp_path / "run", "train.jit=false", "train.max_steps=3"))
+    trainer.family.loss_cfg.con_weight = float("nan")  # the config refuses a NaN weight, so the loss gets it here
     with pytest.raises(TrainingError, match=r"init/total.*nan.*step 1"):
         trainer.fit(progress=False)
 
@@ -199,8 +200,15 @@ def test_nan_loss_stops_with_a_clear_message(tiny_data, tmp_path):
 def test_mismatched_checkpoint_is_refused(tiny_data, tmp_path):
     run = tmp_path / "run"
     build_trainer(tiny_cfg(tiny_data, run, "train.max_steps=1", "train.jit=false")).fit(progress=False)
-    with pytest.raises(TrainingError, match="does not match this config"):
+    with pytest.raises(TrainingError, match=r"cannot resume with changed generator\.width: 0\.125 → 0\.25"):
         build_trainer(tiny_cfg(tiny_data, run, "generator.width=0.25"), resume_latest=True)
+    # a checkpoint from elsewhere (no run folder around it) of another network is refused when it is loaded
+    other, loose = tmp_path / "other", tmp_path / "loose"
+    build_trainer(tiny_cfg(tiny_data, other, "train.max_steps=1", "train.jit=false",
+                           "generator.width=0.25")).fit(progress=False)
+    shutil.copytree(other / "checkpoints", loose)
+    with pytest.raises(TrainingError, match="does not match this config"):
+        build_trainer(tiny_cfg(tiny_data, run), resume=str(loose / "step_00000001.ckpt"))
 
 
 def test_corrupt_images_are_reported_and_skipped(tiny_data, tmp_path):

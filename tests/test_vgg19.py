@@ -226,3 +226,56 @@ def test_convert_cli_reports_errors(tmp_path):
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and "missing.npy" in lines[-1]
+
+
+class _RunsShell:
+    """Unpickling this calls os.system(command): what a crafted vgg19.npy can do to np.load(allow_pickle=True)."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        import os
+        return os.system, (self.command,)
+
+
+def test_caffe_npy_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    crafted = fake_caffe_dict(seed=9)
+    crafted["conv1_1"] = [_RunsShell(f"touch {marker}"), crafted["conv1_1"][1]]
+    npy = tmp_path / "vgg19.npy"
+    np.save(npy, crafted, allow_pickle=True)
+    with pytest.raises(vgg19_convert.ConversionError, match=r"forbidden global (posix|os|nt)\.system") as info:
+        vgg19_convert.convert("caffe-npy", npy, tmp_path / "out.ckpt")
+    assert "\n" not in str(info.value) and "vgg19.npy" in str(info.value)
+    assert not marker.exists() and not (tmp_path / "out.ckpt").exists()
+    # The file really is an exploit: the unrestricted loader runs the command (in tmp_path, harmlessly).
+    np.load(npy, allow_pickle=True)
+    assert marker.exists()
+
+
+def test_caffe_npy_reader_accepts_both_numpy_spellings_and_rejects_other_files(tmp_path):
+    caffe = fake_caffe_dict(seed=10)
+    npy = tmp_path / "vgg19.npy"
+    np.save(npy, caffe, allow_pickle=True)
+    data = npy.read_bytes()
+    # NumPy 1 writes numpy.core.multiarray._reconstruct, NumPy 2 numpy._core.multiarray._reconstruct
+    # (protocol-3 GLOBAL opcodes are newline-terminated text, so the spelling can be swapped in place).
+    spellings = [b"numpy.core.multiarray\n_reconstruct\n", b"numpy._core.multiarray\n_reconstruct\n"]
+    written = [s for s in spellings if s in data]
+    assert len(written) == 1 and data.count(written[0]) == 1
+    swapped = tmp_path / "swapped.npy"
+    swapped.write_bytes(data.replace(written[0], next(s for s in spellings if s not in written)))
+    for path in (npy, swapped):
+        flat = vgg19_convert.read_caffe_npy(path)
+        np.testing.assert_array_equal(flat["conv3_2/weights"], caffe["conv3_2"][0])
+        np.testing.assert_array_equal(flat["fc8/biases"], caffe["fc8"][1])
+
+    np.save(tmp_path / "plain.npy", np.zeros(3, np.float32))
+    (tmp_path / "text.npy").write_text("not numpy")
+    (tmp_path / "cut.npy").write_bytes(data[: len(data) // 2])
+    cases = {"plain.npy": "plain float32 array", "text.npy": "not a .npy file", "cut.npy": "damaged pickle",
+             "absent.npy": "file not found"}
+    for name, message in cases.items():
+        with pytest.raises(vgg19_convert.ConversionError, match=message):
+            vgg19_convert.read_caffe_npy(tmp_path / name)

@@ -1,22 +1,28 @@
-"""Atomic writes: a temp file in the destination folder, then os.replace, so a crash never leaves half a file.
+"""The manganime tools' atomic outputs: `runtime.atomic`'s one mechanism, failures as one-line ManganimeErrors.
 
 Images go through datasets.image_io.write_image_atomic; this module covers JSON and files written by
 other libraries (videos, zip archives) through `atomic_path`.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
-from datasets.atomic import atomic_path as _atomic_path
 from datasets.manganime.errors import ManganimeError
+from runtime.atomic import atomic_path as _atomic_path
 
 
-def atomic_path(path, suffix: str = ""):
-    """datasets.atomic.atomic_path, with a missing output folder reported as a one-line ManganimeError."""
-    if not Path(path).parent.is_dir():
-        raise ManganimeError(f"{path}: output folder does not exist")
-    return _atomic_path(path, suffix)
+@contextlib.contextmanager
+def atomic_path(path) -> Iterator[Path]:
+    """runtime.atomic.atomic_path (the temp keeps the suffix), with an OSError — a missing output folder, a failed
+    write or rename — reported as a one-line ManganimeError naming `path`."""
+    try:
+        with _atomic_path(path) as tmp:
+            yield tmp
+    except OSError as exc:
+        raise ManganimeError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def write_json_atomic(path, data) -> None:

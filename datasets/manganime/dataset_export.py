@@ -62,7 +62,7 @@ def _png_bytes(rgb: np.ndarray) -> bytes:
 @contextlib.contextmanager
 def _zip_sink(out: Path):
     """StyleGAN frames in one zip archive (what stylegan2-ada's dataset_tool produces), written atomically."""
-    with atomic_path(out / "stylegan.zip", suffix=".zip") as tmp:
+    with atomic_path(out / "stylegan.zip") as tmp:
         # PNG is already compressed: store the entries instead of deflating them again.
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
             yield lambda name, rgb: archive.writestr(name, _png_bytes(rgb))
@@ -87,7 +87,7 @@ STYLEGAN_FRAME_CHOICES = ("all", "labelled")
 
 def _prepare_output(out: Path, force: bool) -> None:
     if out.exists() and any(out.iterdir()) and not force:
-        raise ManganimeError(f"{out}: output folder is not empty (use --force to write into it)")
+        raise ManganimeError(f"{out}: output folder is not empty (pass --overwrite to write into it)")
     out.mkdir(parents=True, exist_ok=True)
 
 

@@ -17,6 +17,8 @@ from datasets.manganime.errors import ManganimeError  # noqa: E402
 from datasets.manganime.labeling_server import LabelingApp, make_server  # noqa: E402
 from datasets.manganime.scene_cuts import CUT_MEASURE, CUT_THRESHOLD  # noqa: E402
 from datasets.manganime.similarity import SIMILARITY_MEASURES  # noqa: E402
+from runtime.argtypes import finite_float  # noqa: E402
+from runtime.errors import run_main  # noqa: E402
 
 DEFAULT_PORT = 8765
 
@@ -26,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="root config.json with anime_path and manga_path (default ./config.json)")
     parser.add_argument("--anime-path", help="preprocessed episode folder (overrides the config)")
     parser.add_argument("--manga-path", help="preprocessed manga root (overrides the config)")
-    parser.add_argument("--cut-threshold", type=float, default=CUT_THRESHOLD,
+    parser.add_argument("--cut-threshold", type=finite_float, default=CUT_THRESHOLD,
                         help=f"similarity below which a scene change is found (default {CUT_THRESHOLD})")
     parser.add_argument("--cut-measure", default=CUT_MEASURE, choices=sorted(SIMILARITY_MEASURES),
                         help="cosine (the study's, default) or centered (also sees cuts between similar colours)")
@@ -36,16 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Serve until Ctrl+C; bad paths or ports print `error: ...` on stderr and exit with status 2."""
+    """Serve until Ctrl+C (a clean stop, status 0); bad paths or ports raise ManganimeError (through
+    runtime.errors.run_main: one `error: ...` line, status 2)."""
     args = build_parser().parse_args(argv)
-    try:
-        if not 0 <= args.port <= 65535:
-            raise ManganimeError(f"--port must be in 0..65535, got {args.port}")
-        anime, manga = resolve_data_paths(args.anime_path, args.manga_path, args.config)
-        server = make_server(LabelingApp(anime, manga, args.cut_threshold, args.cut_measure), args.port)
-    except ManganimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    if not 0 <= args.port <= 65535:
+        raise ManganimeError(f"--port must be in 0..65535, got {args.port}")
+    anime, manga = resolve_data_paths(args.anime_path, args.manga_path, args.config)
+    server = make_server(LabelingApp(anime, manga, args.cut_threshold, args.cut_measure), args.port)
     host, port = server.server_address[:2]
     print(f"labeling tool at http://{host}:{port}/ (Ctrl+C to stop)", flush=True)
     try:
@@ -58,4 +57,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

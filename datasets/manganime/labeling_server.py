@@ -1,8 +1,18 @@
 """The labeling tool's local web server: JSON endpoints plus one HTML page (labeling_page.html).
 
-Only 127.0.0.1 is served. ThreadingHTTPServer accepts the browser's parallel requests (frame, page, position)
-at once; one lock then serialises the work on episodes, because the pims/PyAV readers keep decoder state
-(and the tool has a single user).
+ThreadingHTTPServer accepts the browser's parallel requests (frame, page, position) at once; one lock then
+serialises the work on episodes, because the pims/PyAV readers keep decoder state (and the tool has a single user).
+
+Security: the server writes tag files and reads any folder it is pointed at, so it answers only its own page.
+- It listens on 127.0.0.1 only (loopback: no other machine can connect).
+- The Host header must name the server itself (127.0.0.1, localhost or [::1] with its port): a page on another
+  site whose DNS name is re-pointed at 127.0.0.1 (DNS rebinding) sends its own name and gets 403.
+- An Origin header, when a browser sends one, must be the server's own origin, and `Sec-Fetch-Site` must not say
+  cross-site: other sites' fetches and form posts get 403.
+- Writes (POST) must carry `Content-Type: application/json`, which a browser cannot send cross-origin without a
+  CORS preflight that this server never grants (415 otherwise); bodies are limited to MAX_BODY bytes (413).
+- A malformed request (bad length, bad JSON, parameters of the wrong type) gets a 400 with a JSON error; no
+  request makes the handler fail without an answer.
 """
 from __future__ import annotations
 
@@ -24,6 +34,9 @@ from datasets.manganime.scene_cuts import CUT_MEASURE, CUT_THRESHOLD, SceneCuts,
 from datasets.manganime.tags import TagError
 
 PAGE_HTML = Path(__file__).with_name("labeling_page.html")
+LOOPBACK = "127.0.0.1"
+LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")  # what the Host header may say, with the server's port
+MAX_BODY = 1 << 20  # bytes: the tool's requests are a few hundred
 _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 
 
@@ -128,10 +141,14 @@ class _Reply(Exception):
 
 def _int_arg(params: dict, key: str) -> int:
     try:
-        return int(params[key])
+        value = params[key]
     except KeyError:
         raise _Reply(HTTPStatus.BAD_REQUEST, f"missing parameter {key!r}") from None
-    except (TypeError, ValueError):
+    if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+        raise _Reply(HTTPStatus.BAD_REQUEST, f"parameter {key!r} must be an integer")
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
         raise _Reply(HTTPStatus.BAD_REQUEST, f"parameter {key!r} must be an integer") from None
 
 
@@ -139,6 +156,13 @@ def _str_arg(params: dict, key: str) -> str:
     value = params.get(key)
     if not isinstance(value, str) or not value:
         raise _Reply(HTTPStatus.BAD_REQUEST, f"missing parameter {key!r}")
+    return value
+
+
+def _path_arg(params: dict, key: str) -> str | None:
+    value = params.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _Reply(HTTPStatus.BAD_REQUEST, f"parameter {key!r} must be a folder path (a string)")
     return value
 
 
@@ -173,7 +197,8 @@ def _route_undo(app, params):
 ROUTES = {
     ("GET", "/"): _route_page,
     ("GET", "/api/info"): lambda app, params: app.info(),
-    ("POST", "/api/paths"): lambda app, params: app.set_paths(params.get("anime_path"), params.get("manga_path")),
+    ("POST", "/api/paths"): lambda app, params: app.set_paths(_path_arg(params, "anime_path"),
+                                                              _path_arg(params, "manga_path")),
     ("GET", "/api/episode"): lambda app, params: app.session(_str_arg(params, "episode")).describe(),
     ("GET", "/api/position"): lambda app, params: app.session(_str_arg(params, "episode")).position(
         _int_arg(params, "frame")),
@@ -193,20 +218,72 @@ class LabelingHandler(BaseHTTPRequestHandler):
     server_version = "manganime-label/1"
 
     def do_GET(self):
+        if not self._allowed():
+            return
         url = urlparse(self.path)
         self._dispatch("GET", url.path, {k: v[-1] for k, v in parse_qs(url.query).items()})
 
     def do_POST(self):
+        if not self._allowed():
+            return
         url = urlparse(self.path)
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}")
-            if not isinstance(body, dict):
-                raise ValueError("expected a JSON object")
-        except (ValueError, UnicodeDecodeError) as exc:
-            self._send_json(HTTPStatus.BAD_REQUEST, {"error": f"bad request body ({exc})"})
+            body = self._json_body()
+        except _Reply as exc:
+            self.close_connection = True  # the unread body (if any) must not be taken for the next request
+            self._send_json(exc.status, {"error": str(exc)})
             return
         self._dispatch("POST", url.path, body)
+
+    def _own_origins(self) -> set[str]:
+        port = self.server.server_address[1]
+        return {f"http://{name}:{port}" for name in LOCAL_NAMES}
+
+    def _allowed(self) -> bool:
+        """Host, Origin and Sec-Fetch-Site checks (module docstring); answers 403 and returns False if refused."""
+        port = self.server.server_address[1]
+        host = self.headers.get("Host")
+        origin = self.headers.get("Origin")
+        if host is not None and host.lower() not in {f"{name}:{port}" for name in LOCAL_NAMES}:
+            reason = f"Host {host!r} is not this server (open http://{LOOPBACK}:{port}/)"
+        elif origin is not None and origin.lower() not in self._own_origins():
+            reason = f"requests from {origin!r} are not accepted"
+        elif self.headers.get("Sec-Fetch-Site", "same-origin").lower() not in ("same-origin", "none"):
+            reason = "cross-site requests are not accepted"
+        else:
+            return True
+        self.close_connection = True
+        self._send_json(HTTPStatus.FORBIDDEN, {"error": reason})
+        return False
+
+    def _json_body(self) -> dict:
+        """The request's JSON object; _Reply (400/411/413/415) for anything else."""
+        kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise _Reply(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"writes need Content-Type application/json, got "
+                                                            f"{kind or 'none'}")
+        text = self.headers.get("Content-Length")
+        if text is None:
+            raise _Reply(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
+        try:
+            length = int(text)
+        except ValueError:
+            raise _Reply(HTTPStatus.BAD_REQUEST, f"Content-Length {text!r} is not a number") from None
+        if length < 0:
+            raise _Reply(HTTPStatus.BAD_REQUEST, f"Content-Length {length} is negative")
+        if length > MAX_BODY:
+            raise _Reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body of {length} bytes exceeds {MAX_BODY}")
+        raw = self.rfile.read(length)
+        if len(raw) != length:
+            raise _Reply(HTTPStatus.BAD_REQUEST, f"request body ended after {len(raw)} of {length} bytes")
+        try:
+            body = json.loads(raw or b"{}")
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise _Reply(HTTPStatus.BAD_REQUEST, f"bad request body ({type(exc).__name__}: "
+                                                 f"{str(exc)[:100]})") from None
+        if not isinstance(body, dict):
+            raise _Reply(HTTPStatus.BAD_REQUEST, "bad request body (expected a JSON object)")
+        return body
 
     def _dispatch(self, method: str, path: str, params: dict) -> None:
         route = ROUTES.get((method, path))
@@ -222,6 +299,8 @@ class LabelingHandler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.CONFLICT, {"error": str(exc)})
         except (ManganimeError, ImageReadError, OSError) as exc:
             self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+        except (TypeError, ValueError, OverflowError) as exc:  # parameters of the wrong type or size
+            self._send_json(HTTPStatus.BAD_REQUEST, {"error": f"bad parameter ({type(exc).__name__}: {exc})"})
         else:
             if isinstance(result, tuple):
                 self._send(HTTPStatus.OK, *result)
@@ -244,11 +323,12 @@ class LabelingHandler(BaseHTTPRequestHandler):
 
 
 def make_server(app: LabelingApp, port: int = 0) -> ThreadingHTTPServer:
-    """A server for `app` on 127.0.0.1:`port` (0 picks a free port; read it from server.server_address)."""
+    """A server for `app` on 127.0.0.1:`port` (0 picks a free port; read it from server.server_address). Loopback
+    only, on purpose: see the module docstring."""
     handler = type("BoundLabelingHandler", (LabelingHandler,), {"app": app})
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        server = ThreadingHTTPServer((LOOPBACK, port), handler)
     except OSError as exc:
-        raise ManganimeError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})") from None
+        raise ManganimeError(f"cannot listen on {LOOPBACK}:{port} ({exc.strerror or exc})") from None
     server.daemon_threads = True
     return server

@@ -16,6 +16,7 @@ from datasets.manganime.atomic import write_json_atomic
 from datasets.manganime.config import CONFIG_NAME, load_manga_config
 from datasets.manganime.errors import ManganimeError
 from datasets.manganime.files import list_pages, require_dir
+from runtime.outputs import refuse_existing
 
 MANGA_SIZE = 256
 SOURCES_NAME = "sources.json"  # output page number → source file name, for tracing a page back to its scan
@@ -38,11 +39,12 @@ def to_manga_page(rgb: np.ndarray, crop, size: int = MANGA_SIZE, name: str = "pa
     return img_as_ubyte(np.clip(small, 0.0, 1.0))
 
 
-def process_manga_folder(source, out, size: int = MANGA_SIZE) -> int:
+def process_manga_folder(source, out, size: int = MANGA_SIZE, overwrite: bool = False) -> int:
     """Apply `<source>/config.json` and write the kept pages to `out` as 0.png, 1.png, ...; returns the count.
 
     Pages are renumbered contiguously (the study's `i - count` naming). Numbered PNGs left in `out` by an
-    earlier run with more pages are removed so the folder holds exactly this run's pages.
+    earlier run with more pages are removed so the folder holds exactly this run's pages. Pages or a sources
+    list already in `out` (an earlier run's) are refused, before any work, unless `overwrite`.
     """
     source = require_dir(source)
     out = Path(out)
@@ -55,6 +57,8 @@ def process_manga_folder(source, out, size: int = MANGA_SIZE) -> int:
     if not pages:
         raise ManganimeError(f"{source}: no page images found")
     kept = config.kept_indices(len(pages), where=str(source / CONFIG_NAME))
+    stale = [p for p in out.iterdir() if _NUMBERED_PNG.match(p.name)] if out.is_dir() else []
+    refuse_existing([out / f"{k}.png" for k in range(len(kept))] + stale + [out / SOURCES_NAME], overwrite)
     out.mkdir(parents=True, exist_ok=True)
     sequence = _PageSequence([str(pages[i]) for i in kept])
     for k in tqdm(range(len(kept)), desc=source.name, unit="page", leave=False):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from datasets.image_io import ImageReadError, ImageWriteError, read_rgb  # noqa: E402
+from datasets.image_io import read_rgb  # noqa: E402
 from datasets.manganime.atomic import write_json_atomic  # noqa: E402
 from datasets.manganime.config import (REFERENCE_KINDS, add_exclude_range, load_anime_config,  # noqa: E402
                                        resolve_data_paths)
@@ -25,10 +25,12 @@ from datasets.manganime.reindex import apply_reindex, plan_reindex  # noqa: E402
 from datasets.manganime.scene_cuts import CUT_MEASURE, CUT_THRESHOLD, SceneCuts, chunk_ranges  # noqa: E402
 from datasets.manganime.similarity import SIMILARITY_MEASURES  # noqa: E402
 from datasets.manganime.video_io import CONTAINERS, VideoFrames, transcode  # noqa: E402
+from runtime.argtypes import finite_float  # noqa: E402
+from runtime.errors import run_main  # noqa: E402
+from runtime.outputs import add_overwrite_argument, refuse_existing  # noqa: E402
 
 ANIME_SIZE = 256
 MIN_COSINE = 0.95
-USER_ERRORS = (ManganimeError, ImageReadError, ImageWriteError)
 
 
 def _timestamp(frame: int, fps: float) -> str:
@@ -49,19 +51,19 @@ def _add_reformat(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video-codec", default="copy",
                    help="'copy' re-muxes the video untouched (default); or an encoder such as libx264, mpeg4")
     p.add_argument("--out", help="output folder (default: beside each input)")
-    p.add_argument("--force", action="store_true", help="replace existing output files")
+    add_overwrite_argument(p, "--force")
 
 
 def _run_reformat(args) -> None:
     sources = [Path(p) for p in args.path]
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-    for src in sources:
-        dst = (Path(args.out) if args.out else src.parent) / f"{src.stem}.{args.format}"
+    plan = [(src, (Path(args.out) if args.out else src.parent) / f"{src.stem}.{args.format}") for src in sources]
+    for _, dst in plan:
         if any(dst.resolve() == s.resolve() for s in sources):
             raise ManganimeError(f"{dst}: is one of the inputs; pass --out to write elsewhere")
-        if dst.exists() and not args.force:
-            raise ManganimeError(f"{dst}: already exists (use --force to replace it)")
+    refuse_existing([dst for _, dst in plan], args.overwrite)  # every output, before the first is converted
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    for src, dst in plan:
         frames = transcode(src, dst, video_codec=args.video_codec)
         print(f"{src} → {dst} ({frames} video {'packets' if args.video_codec == 'copy' else 'frames'})")
 
@@ -95,6 +97,7 @@ def _add_manga(p: argparse.ArgumentParser) -> None:
     p.add_argument("--path", nargs="+", required=True, metavar="DIR", help="folders of scanned pages")
     p.add_argument("--out", help="output folder (one --path only; default: the path with data/ → preprocess/)")
     p.add_argument("--size", type=int, default=MANGA_SIZE, help=f"output page size (default {MANGA_SIZE})")
+    add_overwrite_argument(p)
 
 
 def _run_manga(args) -> None:
@@ -102,7 +105,7 @@ def _run_manga(args) -> None:
         raise ManganimeError("--out takes one --path; for several folders use the data/ → preprocess/ layout")
     for source in map(Path, args.path):
         out = _output_dir(source, args.out)
-        count = process_manga_folder(source, out, args.size)
+        count = process_manga_folder(source, out, args.size, overwrite=args.overwrite)
         print(f"{source} → {out} ({count} pages)")
 
 
@@ -115,6 +118,7 @@ def _add_anime(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=ANIME_SIZE, help=f"output frame size (default {ANIME_SIZE})")
     p.add_argument("--format", default="mp4", choices=sorted(CONTAINERS), help="output container (default mp4)")
     p.add_argument("--video-codec", help="encoder (default: the container's, libx264 for mp4)")
+    add_overwrite_argument(p)
 
 
 def _run_anime(args) -> None:
@@ -127,6 +131,7 @@ def _run_anime(args) -> None:
     videos = list_videos(source)
     if not videos:
         raise ManganimeError(f"{source}: no video files")
+    refuse_existing([out / f"{src.stem}.{args.format}" for src in videos], args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
     codec = args.video_codec or CONTAINERS[args.format].video_encoder
     for src in videos:
@@ -141,9 +146,9 @@ def _run_anime(args) -> None:
 def _add_search(p: argparse.ArgumentParser) -> None:
     p.add_argument("--path", required=True, metavar="DIR", help="preprocessed episode folder with config.json")
     p.add_argument("--type", required=True, choices=REFERENCE_KINDS, help="which block of config.json to use")
-    p.add_argument("--minutes", type=float, default=SEARCH_MINUTES,
+    p.add_argument("--minutes", type=finite_float, default=SEARCH_MINUTES,
                    help=f"search the first/last this many minutes (default {SEARCH_MINUTES:g})")
-    p.add_argument("--min-cosine", type=float, default=MIN_COSINE,
+    p.add_argument("--min-cosine", type=finite_float, default=MIN_COSINE,
                    help=f"never store a match whose cosine is below this (default {MIN_COSINE}; raw-pixel "
                         f"cosines of unrelated frames often reach 0.9)")
     p.add_argument("--yes", action="store_true", help="store every match without asking")
@@ -185,15 +190,18 @@ def _run_search(args) -> None:
 
 def _add_chunks(p: argparse.ArgumentParser) -> None:
     p.add_argument("--path", required=True, metavar="VIDEO", help="video to split into scenes")
-    p.add_argument("--threshold", type=float, default=CUT_THRESHOLD,
+    p.add_argument("--threshold", type=finite_float, default=CUT_THRESHOLD,
                    help=f"adjacent-frame similarity below which a new chunk starts (default {CUT_THRESHOLD})")
     p.add_argument("--measure", default=CUT_MEASURE, choices=sorted(SIMILARITY_MEASURES),
                    help="cosine: the study's raw-pixel cosine (default); centered: mean-subtracted, also sees "
                         "cuts between similarly coloured shots")
     p.add_argument("--out", metavar="FILE", help="also write the cuts and chunks as JSON")
+    add_overwrite_argument(p)
 
 
 def _run_chunks(args) -> None:
+    if args.out:
+        refuse_existing([args.out], args.overwrite)
     cut_finder = SceneCuts(VideoFrames(args.path), args.threshold, args.measure)
     video = cut_finder.frames
     cuts = cut_finder.all_cuts(progress=video.path.name)
@@ -222,10 +230,12 @@ def _add_dataset(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stylegan-frames", default="all", choices=STYLEGAN_FRAME_CHOICES,
                    help="all strided kept frames (default) or only labelled ones")
     p.add_argument("--skip-cuts", action="store_true", help="drop triples that straddle a scene change")
-    p.add_argument("--cut-threshold", type=float, default=CUT_THRESHOLD, help="similarity cut-off for --skip-cuts")
+    p.add_argument("--cut-threshold", type=finite_float, default=CUT_THRESHOLD,
+                   help="similarity cut-off for --skip-cuts")
     p.add_argument("--cut-measure", default=CUT_MEASURE, choices=sorted(SIMILARITY_MEASURES),
                    help="similarity measure for --skip-cuts (see chunks --measure)")
-    p.add_argument("--force", action="store_true", help="write into a non-empty output folder")
+    p.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",
+                   help="write into a non-empty output folder, replacing what is there")
 
 
 def _run_dataset(args) -> None:
@@ -235,7 +245,7 @@ def _run_dataset(args) -> None:
     summary = export_dataset(anime, manga, args.out, stride=args.stride, val_episodes=args.val_episodes,
                              stylegan=args.stylegan, stylegan_frames=args.stylegan_frames,
                              skip_cuts=args.skip_cuts, cut_threshold=args.cut_threshold,
-                             cut_measure=args.cut_measure, force=args.force)
+                             cut_measure=args.cut_measure, force=args.overwrite)
     print(json.dumps(summary, indent=2))
 
 
@@ -259,15 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run one command; user errors print `error: ...` on stderr and exit with status 2."""
+    """Run one command (through runtime.errors.run_main: user errors are one `error: ...` line, status 2)."""
     args = build_parser().parse_args(argv)
-    try:
-        COMMANDS[args.command][1](args)
-    except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    COMMANDS[args.command][1](args)
     return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -147,7 +147,7 @@ def transcode(src, dst, *, video_codec: str = "copy", size: int | None = None, c
         with av.open(str(src)) as inp:
             if not inp.streams.video:
                 raise ManganimeError(f"{src}: no video stream")
-            with atomic_path(dst, suffix=dst.suffix) as tmp:
+            with atomic_path(dst) as tmp:
                 with av.open(str(tmp), "w", format=spec.muxer) as out:
                     return _copy_streams(inp, out, spec, src, video_codec, size, crf, keyframe_seconds)
     except _DECODE_ERRORS as exc:
@@ -172,8 +172,15 @@ def _copy_streams(inp, out, spec: ContainerSpec, src: Path, video_codec: str, si
         routes[ain] = (_StreamCopier(out, ain) if copy_audio
                        else _AudioEncoder(out, out.add_stream(spec.audio_encoder, rate=ain.rate)))
     video_route = routes[vin]
+    ends: dict = {}  # stream → input time (s) where its last packet ends
     with tqdm(total=vin.frames or None, desc=src.name, unit="frame", leave=False) as bar:
         for packet in inp.demux(list(routes)):
+            if packet.is_corrupt:
+                raise ManganimeError(f"{src}: truncated or corrupt (damaged packet at "
+                                     f"{float((packet.pts or 0) * packet.time_base):.2f} s)")
+            if packet.pts is not None and packet.size:
+                end = (packet.pts + (packet.duration or 0)) * packet.time_base
+                ends[packet.stream] = max(ends.get(packet.stream, end), end)
             written = routes[packet.stream].feed(packet)
             if packet.stream is vin:
                 bar.update(written)
@@ -181,7 +188,26 @@ def _copy_streams(inp, out, spec: ContainerSpec, src: Path, video_codec: str, si
             route.flush()
     if video_route.count == 0:
         raise ManganimeError(f"{src}: no video frames could be read")
+    _check_complete(inp, vin, ends, src)
     return video_route.count
+
+
+def _check_complete(inp, vin, ends: dict, src: Path) -> None:
+    """Refuse a copy of a file that ends well before its header says (a cut download or copy): libav demuxes
+    what is there without an error, so the output would be silently short. Time-based, like runtime/video.py:
+    frame counts in headers include frames that edit lists hide. The video's own duration is used when the
+    header has it; otherwise the container's, against whichever stream got further (audio may outlast video)."""
+    rate = float(vin.average_rate or vin.guessed_rate or 25)
+    if vin.duration and vin.time_base and vin in ends:
+        reached, expected = float(ends[vin]), float(vin.duration * vin.time_base)
+    elif inp.duration and ends:
+        reached, expected = float(max(ends.values())), inp.duration / av.time_base
+    else:
+        return
+    start = float(vin.start_time * vin.time_base) if vin.start_time and vin.time_base else 0.0
+    if reached + 2.0 / rate < start + expected:
+        raise ManganimeError(f"{src}: truncated or corrupt: its packets stop at {reached:.2f} s of "
+                             f"{expected:.2f} s")
 
 
 class _StreamCopier:

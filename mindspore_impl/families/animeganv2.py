@@ -15,9 +15,10 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from mindspore_impl.config import ConfigError, build_dataclass, section
-from mindspore_impl.families.base import Family, image_grid, to_uint8
+from mindspore_impl.families.base import NETWORK, Family, image_grid, to_uint8
 from mindspore_impl.layers import SpectralNormUpdate
 from mindspore_impl.losses import animegan as L
+from mindspore_impl.losses import gan
 from mindspore_impl.registry import FAMILIES, build_network
 from mindspore_impl.trainer import Phase, Update
 
@@ -31,6 +32,9 @@ class AnimeGANLoss:
     """Loss weights; defaults are the official `train.py` defaults (Hayao), see configs/animeganv2/."""
 
     vgg_ckpt: str = "weights/vgg19.ckpt"
+    # The loss network and its front-end (models/vgg19.LOSS_VGGS): "caffe" (official: Caffe VGG19, BGR minus the
+    # means) or "mindspore_port" (the MindSpore port's BN-VGG19 from its vgg.ckpt, fed raw [-1, 1] RGB).
+    vgg_variant: str = "caffe"
     g_adv_weight: float = 300.0
     d_adv_weight: float = 300.0
     con_weight: float = 1.5
@@ -58,6 +62,10 @@ class AnimeGANLoss:
     init_l1_weight: float = 0.0
 
     def __post_init__(self):
+        from mindspore_impl.models.vgg19 import LOSS_VGGS
+
+        if self.vgg_variant not in LOSS_VGGS:
+            raise ValueError(f"vgg_variant must be one of {sorted(LOSS_VGGS)}, got '{self.vgg_variant}'")
         if self.init_target not in INIT_TARGETS:
             raise ValueError(f"init_target must be one of {sorted(INIT_TARGETS)}, got '{self.init_target}'")
 
@@ -87,10 +95,13 @@ class AnimeGANDataConfig:
 
 @FAMILIES.register("animeganv2")
 class AnimeGANv2Family(Family):
+    sections = {"generator": NETWORK, "discriminator": NETWORK, "loss": AnimeGANLoss, "optim": AnimeGANOptim,
+                "data": AnimeGANDataConfig}
+
     def __init__(self, cfg: dict, ctx):
         import mindspore_impl.models  # noqa: F401
         from datasets.animegan_data import AnimeGANData, DatasetError
-        from mindspore_impl.models.vgg19 import load_vgg19
+        from mindspore_impl.models.vgg19 import load_loss_vgg
 
         self.loss_cfg = build_dataclass(AnimeGANLoss, section(cfg, "loss"), "loss")
         self.optim_cfg = build_dataclass(AnimeGANOptim, section(cfg, "optim"), "optim")
@@ -98,7 +109,7 @@ class AnimeGANv2Family(Family):
         seed = int(section(cfg, "train").get("seed", 0))
         self.generator = build_network(cfg, "generator")
         self.discriminator = build_network(cfg, "discriminator")
-        self.vgg = load_vgg19(self.loss_cfg.vgg_ckpt)
+        self.vgg = load_loss_vgg(self.loss_cfg.vgg_variant, self.loss_cfg.vgg_ckpt)
         try:
             self.data = AnimeGANData(self.data_cfg.root, self.data_cfg.style, self.data_cfg.image_size, seed=seed,
                                      shard_id=ctx.rank, num_shards=ctx.world,
@@ -162,7 +173,7 @@ class AnimeGANv2Family(Family):
         con_weight = c.con_weight if c.init_con_weight is None else c.init_con_weight
         fake = self.generator(photo)
         col = L.color_loss(target, fake)
-        l1 = L.l1_loss(target, fake)
+        l1 = gan.l1_loss(target, fake)
         pixel = c.init_color_weight * col + c.init_l1_weight * l1
         if con_weight == 0:  # a config constant, so the traced graph simply has no VGG in it
             return pixel, ops.stack([ops.zeros_like(col), col, l1])
@@ -175,17 +186,17 @@ class AnimeGANv2Family(Family):
         d = self.discriminator
         real_l, fake_l, gray_l, smooth_l = d(anime), d(fake), d(anime_gray), d(smooth_gray)
         terms = ops.stack([
-            ops.mean(ops.square(real_l - 1.0)), ops.mean(ops.square(fake_l)),
-            ops.mean(ops.square(gray_l)), ops.mean(ops.square(smooth_l)),
+            gan.lsgan_loss(real_l, 1.0), gan.lsgan_loss(fake_l, 0.0),
+            gan.lsgan_loss(gray_l, 0.0), gan.lsgan_loss(smooth_l, 0.0),
         ])
-        total = L.lsgan_d_loss(real_l, fake_l, gray_l, smooth_l, c.d_real_weight, c.d_fake_weight,
-                               c.d_gray_weight, c.d_smooth_weight)
+        total = L.animegan_d_loss(real_l, fake_l, gray_l, smooth_l, c.d_real_weight, c.d_fake_weight,
+                                  c.d_gray_weight, c.d_smooth_weight)
         return c.d_adv_weight * total, terms
 
     def g_loss(self, photo, anime_gray):
         c = self.loss_cfg
         fake = self.generator(photo)
-        adv = L.lsgan_g_loss(self.discriminator(fake))
+        adv = gan.lsgan_g_loss(self.discriminator(fake))
         if c.con_weight == 0 and c.sty_weight == 0:  # config constants: the traced graph has no VGG pass at all
             con = sty = ops.zeros_like(adv)
         else:

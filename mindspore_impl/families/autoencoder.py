@@ -6,13 +6,12 @@ style (anime) image back into that image, with an L1 reconstruction loss plus th
 photo's features with anime textures; the sample grid shows exactly that (photo | output).
 
 Data: the AnimeGANv2 layout's `ROOT/<style>/style/` images; the sample photos come from `ROOT/val/`, else
-`ROOT/test/`, else `ROOT/train_photo/` (no `smooth/` folder is needed).
+`ROOT/test/`, else `ROOT/train_photo/` (no `smooth/` folder is needed); see datasets/style_images.py.
 """
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import mindspore as ms
@@ -20,12 +19,14 @@ from mindspore import nn, ops
 
 from mindspore_impl.config import ConfigError, build_dataclass, section
 from mindspore_impl.registry import build_network
-from mindspore_impl.families.base import Family, image_grid, to_uint8
+from mindspore_impl.families.base import NETWORK, Family, image_grid, to_uint8
 from mindspore_impl.losses import animegan as L
+from mindspore_impl.losses import gan
 from mindspore_impl.registry import FAMILIES
 from mindspore_impl.trainer import Phase, Update
 
-SAMPLE_FOLDERS = ("val", "test", "train_photo")  # where sample photos are looked for, in this order
+# Three 2x2 VGG pools between the input and the encoder's deepest layer: the image sides must divide by 8.
+SIZE_MULTIPLE = 8
 
 
 @dataclass
@@ -60,85 +61,21 @@ class AutoencoderDataConfig:
     sample_count: int = 4
 
 
-class StyleImages:
-    """The style images of one style in memory, served by (epoch, step) like AnimeGANData.
-
-    Batches are a pure function of (seed, epoch, step, shard), so resumed runs see the same images; the
-    union over shards of a step is the single-process batch of the global size.
-    """
-
-    def __init__(self, cfg: AutoencoderDataConfig, seed: int = 0, shard_id: int = 0, num_shards: int = 1,
-                 report=None):
-        from datasets.animegan_data import DatasetError, STYLE_DIR, load_folder
-        from datasets.image_io import normalize_size
-
-        self.seed, self.shard_id, self.num_shards = int(seed), shard_id, num_shards
-        self.root = Path(cfg.root)
-        try:
-            self.size = normalize_size(cfg.image_size)
-        except ValueError as exc:
-            raise DatasetError(str(exc)) from None
-        if self.size[0] % 8 or self.size[1] % 8:
-            raise DatasetError(f"image_size must be a multiple of 8 (three VGG pools), got {cfg.image_size}")
-        style_dir = self.root / cfg.style / STYLE_DIR
-        if not style_dir.is_dir():
-            raise DatasetError(f"{style_dir}: no such folder (expected ROOT/<style>/{STYLE_DIR}/)")
-        _, self.images, problems = load_folder(style_dir, self.size, f"style/{cfg.style}")
-        self.problems = list(problems)
-        if len(self.images) == 0:
-            raise DatasetError(f"{style_dir}: no readable images")
-        self.samples = self._sample_photos(cfg.sample_count, load_folder)
-        if report is not None:
-            for line in self.problems:
-                report(line)
-
-    def _sample_photos(self, count: int, load_folder) -> np.ndarray:
-        for name in SAMPLE_FOLDERS:
-            folder = self.root / name
-            if folder.is_dir():
-                _, photos, problems = load_folder(folder, self.size, name)
-                self.problems += problems
-                if len(photos):
-                    return photos[:count]
-        self.problems.append(f"no photos in {', '.join(SAMPLE_FOLDERS)} under {self.root}: the sample grid "
-                             f"shows style images instead")
-        return self.images[:count]
-
-    def steps_per_epoch(self, global_batch: int) -> int:
-        from datasets.animegan_data import DatasetError
-
-        steps = len(self.images) // int(global_batch)
-        if steps < 1:
-            raise DatasetError(f"{len(self.images)} style image(s) are fewer than one global batch of "
-                               f"{global_batch}; add images or lower the batch size")
-        return steps
-
-    def batch(self, epoch: int, step: int, batch_size: int) -> dict:
-        """This shard's {"anime": float32 NCHW in [-1, 1]} for (epoch, step)."""
-        from datasets.animegan_data import to_model_input
-
-        g = batch_size * self.num_shards
-        perm = np.random.default_rng([self.seed, int(epoch)]).permutation(len(self.images))
-        idx = perm[step * g:(step + 1) * g][self.shard_id::self.num_shards]
-        return {"anime": to_model_input(self.images[idx])}
-
-
 @FAMILIES.register("autoencoder")
 class AutoencoderFamily(Family):
+    sections = {"generator": NETWORK, "loss": AutoencoderLoss, "optim": AutoencoderOptim,
+                "data": AutoencoderDataConfig}
+
     def __init__(self, cfg: dict, ctx):
         import mindspore_impl.models  # noqa: F401
         from datasets.animegan_data import DatasetError
+        from datasets.style_images import StyleImages
         from mindspore_impl.models.vgg19 import VGGWeightsError, load_vgg19, read_checkpoint
 
         self.loss_cfg = build_dataclass(AutoencoderLoss, section(cfg, "loss"), "loss")
         self.optim_cfg = build_dataclass(AutoencoderOptim, section(cfg, "optim"), "optim")
         self.data_cfg = build_dataclass(AutoencoderDataConfig, section(cfg, "data"), "data")
-        try:
-            self.generator = build_network(cfg, "generator")
-        except ConfigError:
-            raise
-        except ValueError as exc:  # bad encoder_layer / norm values from the YAML
-            raise ConfigError(f"generator: {exc}") from None
+        self.generator = build_network(cfg, "generator")
         if not hasattr(self.generator, "encoder") or not hasattr(self.generator, "decoder"):
             raise ConfigError(f"family 'autoencoder' needs generator.name: vgg_autoencoder, got "
                               f"'{section(cfg, 'generator').get('name')}'")
@@ -150,7 +87,9 @@ class AutoencoderFamily(Family):
             raise ConfigError(f"loss.vgg_ckpt: {exc}") from None
         seed = int(section(cfg, "train").get("seed", 0))
         try:
-            self.data = StyleImages(self.data_cfg, seed=seed, shard_id=ctx.rank, num_shards=ctx.world,
+            d = self.data_cfg
+            self.data = StyleImages(d.root, d.style, d.image_size, sample_count=d.sample_count,
+                                    size_multiple=SIZE_MULTIPLE, seed=seed, shard_id=ctx.rank, num_shards=ctx.world,
                                     report=lambda line: print(f"warning: {line}", file=sys.stderr))
         except DatasetError as exc:
             raise ConfigError(f"data: {exc}") from None
@@ -186,6 +125,6 @@ class AutoencoderFamily(Family):
     def loss(self, anime):
         c = self.loss_cfg
         out = self.generator(anime)
-        rec = L.l1_loss(out, anime)
+        rec = gan.l1_loss(out, anime)
         con = L.content_loss(self.vgg(anime), self.vgg(out))
         return c.rec_weight * rec + c.con_weight * con, ops.stack([rec, con])

@@ -1,4 +1,6 @@
-"""AnimeGANv2 losses (official `tools/ops.py` / `AnimeGANv2.py`), as MindSpore ops on NCHW tensors.
+"""AnimeGANv2-specific losses (official `tools/ops.py` / `AnimeGANv2.py`), as MindSpore ops on NCHW tensors: the
+four-term discriminator loss, YUV colour, Huber, Gram/style, content and total variation. The generic adversarial
+losses (LSGAN, BCE, hinge, ...) and L1 live in `losses/gan.py`.
 
 All functions are graph-mode safe: tensor ops only, shapes read from static `.shape`, no Python branching on
 tensor values and no NumPy, so they can be called inside `ms.jit` train steps. Every reduction is a mean, as in
@@ -8,6 +10,8 @@ from __future__ import annotations
 
 import mindspore as ms
 from mindspore import ops
+
+from mindspore_impl.losses.gan import l1_loss, lsgan_loss
 
 # tf.image.rgb_to_yuv's kernel (tensorflow/python/ops/image_ops_impl.py, `_rgb_to_yuv_kernel`), rows = R, G, B
 # inputs, columns = Y, U, V outputs.
@@ -19,23 +23,16 @@ RGB_TO_YUV_KERNEL = (
 HUBER_DELTA = 1.0
 
 
-def lsgan_g_loss(fake_logit):
-    """Generator LSGAN loss: mean((D(G(p)) - 1)^2)."""
-    return ops.mean(ops.square(fake_logit - 1.0))
+def animegan_d_loss(real, fake, gray, smooth, w_real, w_fake, w_gray, w_smooth):
+    """AnimeGANv2's discriminator loss: four LSGAN terms, weighted and summed,
 
-
-def lsgan_d_loss(real, fake, gray, smooth, w_real, w_fake, w_gray, w_smooth):
-    """Discriminator LSGAN loss with the four AnimeGANv2 terms, weighted and summed.
+        w_real mean((real - 1)^2) + w_fake mean(fake^2) + w_gray mean(gray^2) + w_smooth mean(smooth^2)
 
     real: D(anime) -> 1; fake: D(G(photo)) -> 0; gray: D(grey anime) -> 0; smooth: D(grey edge-smoothed anime) -> 0.
+    (The generator's adversarial term is plain LSGAN: `losses.gan.lsgan_g_loss`.)
     """
-    return (w_real * ops.mean(ops.square(real - 1.0)) + w_fake * ops.mean(ops.square(fake))
-            + w_gray * ops.mean(ops.square(gray)) + w_smooth * ops.mean(ops.square(smooth)))
-
-
-def l1_loss(a, b):
-    """Mean absolute error."""
-    return ops.mean(ops.abs(a - b))
+    return (w_real * lsgan_loss(real, 1.0) + w_fake * lsgan_loss(fake, 0.0)
+            + w_gray * lsgan_loss(gray, 0.0) + w_smooth * lsgan_loss(smooth, 0.0))
 
 
 def huber_loss(a, b, delta: float = HUBER_DELTA):

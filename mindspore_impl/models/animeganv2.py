@@ -10,6 +10,7 @@ from mindspore import nn
 
 from mindspore_impl.layers import ConvNormAct, InvertedResidual, Upsample, Conv2d, Tanh
 from mindspore_impl.registry import MODELS
+from runtime.interface import image_to_image
 
 
 def _scaled(width: float):
@@ -29,6 +30,10 @@ class AnimeGANv2Generator(nn.Cell):
     """
 
     size_multiple = 4
+
+    def interface(self):
+        """What export writes and the runtime feeds: RGB in [-1, 1] → RGB, same size, sides multiples of 4."""
+        return image_to_image("stylize", size_multiple=self.size_multiple)
 
     def __init__(self, width: float = 1.0, norm_eps: float = 1e-12, upsample: str = "asymmetric"):
         super().__init__()

@@ -6,9 +6,9 @@ ConvNormAct going the other way, every max-pool a nearest ×2 upsampling, and co
 and tanh. Trained only on anime frames (family `autoencoder`), the decoder learns to paint VGG features with anime
 textures; fed a photo's features it gives an anime-textured reconstruction.
 
-Everything is built from the shared layer vocabulary (Conv2d, Pad2d via ConvNormAct, Upsample, ...) plus
-`nn.MaxPool2d`; the Caffe front-end is a fixed 1×1 convolution (RGB [-1, 1] → BGR 0..255 − means) so the whole
-network stays a plain stack of convolutions.
+Everything is built from the shared layer vocabulary (Conv2d, Pad2d via ConvNormAct, MaxPool2d, Upsample, ...);
+the Caffe front-end is a fixed 1×1 convolution (RGB [-1, 1] → BGR 0..255 − means) so the whole network stays a
+plain stack of convolutions.
 """
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from mindspore_impl.layers import Conv2d, ConvNormAct, Upsample
+from mindspore_impl.layers import Conv2d, ConvNormAct, MaxPool2d, Upsample
 from mindspore_impl.models.vgg19 import VGG19_CONV_LAYERS, VGG_MEAN_BGR, check_vgg19_params
 from mindspore_impl.registry import MODELS
+from runtime.interface import image_to_image
 
 POOL_AFTER = ("conv1_2", "conv2_2", "conv3_4")  # VGG19's 2×2 max-pools up to block 4
 ENCODER_ENDS = {"relu4_1": "conv4_1", "conv4_4": "conv4_4"}  # output name → last VGG conv used
@@ -65,7 +66,7 @@ class VGGEncoder(nn.Cell):
             # VGG pads with zeros (its weights were trained that way), unlike the decoder's reflect padding
             cells[name] = ConvNormAct(cin, cout, kernel=3, padding=1, pad="zero", norm="none", act=act, bias=True)
             if name in POOL_AFTER:
-                cells[f"pool{name[4]}"] = nn.MaxPool2d(kernel_size=2, stride=2)
+                cells[f"pool{name[4]}"] = MaxPool2d(2, 2)
         self.layers = nn.SequentialCell(cells)
         _freeze(self)
 
@@ -115,6 +116,9 @@ class VGGAutoencoder(nn.Cell):
     """Frozen VGG19 encoder + trainable mirrored decoder. Input/output NCHW RGB in [-1, 1], H, W multiples of 8."""
 
     size_multiple = 8  # three 2×2 pools
+
+    def interface(self):
+        return image_to_image("stylize", size_multiple=self.size_multiple)
 
     def __init__(self, width: float = 1.0, encoder_layer: str = "relu4_1", norm: str = "layer",
                  norm_eps: float = 1e-5):

@@ -8,7 +8,7 @@ tensors load unchanged; only names change. Published files: face_paint_512_v1/v2
 """
 from __future__ import annotations
 
-from mindspore_impl.weights.base import IMPORTERS, Importer, RenameTable
+from mindspore_impl.weights.base import Importer, RenameTable, register
 from mindspore_impl.weights.torch_io import read_torch_state_dict
 
 # First match wins; `{p}` is one dotted segment. Rules with more segments cannot match shorter keys.
@@ -38,7 +38,7 @@ def build_generator():
     return AnimeGANv2Generator(width=1.0)
 
 
-IMPORTERS.register("animeganv2")(Importer(
+register(Importer(
     family="animeganv2",
     source="bryandlee/animegan2-pytorch state dict (.pt/.pth, 77 tensors)",
     read=read_torch_state_dict,

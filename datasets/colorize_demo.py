@@ -1,0 +1,75 @@
+"""The bundled colorization demo's inputs, made offline from scikit-image's colour photos (nothing can be
+downloaded here): random crops to train on (`write_demo_crops`, then datasets/colorize_pairs.py makes the grey
+halves) and the demo page (`write_demo_page`): the grey version of a photo that no crop comes from."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from datasets.demo_style import DemoDataError
+from datasets.image_io import ImageReadError, read_rgb, resize_rgb, write_image_atomic
+from runtime.imaging import fit_max_side, luma8
+
+# The colour photos and the crop rule the bundled demo_pix2pix.onnx was trained on. Kept here, not taken from
+# datasets/demo_style.py: that module's sources and crops serve the AnimeGANv2 demo style and changed with it
+# (issue 18), and the colorization demo's data must stay what `build_demo.py pix2pix` reproduces.
+SOURCE_FILES = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png",
+                "motorcycle_right.png", "hubble_deep_field.jpg", "ihc.png")
+DEMO_PAGE_SOURCE = "coffee.png"  # held out of training
+LEFT_OUT = frozenset({DEMO_PAGE_SOURCE, "hubble_deep_field.jpg"})  # the deep field is nearly black
+
+
+def write_demo_crops(folder: Path, count: int = 240, size: int = 160, seed: int = 0) -> int:
+    """`count` random square crops (35-100 % of the short side, mirrored at random) of the training photos."""
+    from skimage import data as skdata
+
+    sources = [read_rgb(Path(skdata.data_dir) / name) for name in _training_names()]
+    if not sources:
+        raise DemoDataError(f"no colour photos found in {skdata.data_dir}")
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        write_image_atomic(folder / f"{i:04d}.png", random_crop(rng, sources[int(rng.integers(len(sources)))], size))
+    return count
+
+
+def random_crop(rng: np.random.Generator, image: np.ndarray, size: int) -> np.ndarray:
+    """A random square crop covering 35-100 % of the short side, randomly mirrored, resized to size x size."""
+    h, w = image.shape[:2]
+    side = int(rng.uniform(0.35, 1.0) * min(h, w))
+    side = max(side, min(h, w, 16))
+    y = int(rng.integers(0, h - side + 1))
+    x = int(rng.integers(0, w - side + 1))
+    crop = image[y:y + side, x:x + side]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return resize_rgb(np.ascontiguousarray(crop), size)
+
+
+def _training_names() -> list[str]:
+    from skimage import data as skdata
+
+    names = []
+    for name in SOURCE_FILES:
+        if name in LEFT_OUT:
+            continue
+        try:
+            read_rgb(Path(skdata.data_dir) / name)
+            names.append(name)
+        except ImageReadError:
+            continue
+    return names
+
+
+def write_demo_page(path: Path, longer_side: int = 480) -> Path:
+    """The grey demo page: the held-out photo's luma, its longer side `longer_side`."""
+    from skimage import data as skdata
+
+    rgb = read_rgb(Path(skdata.data_dir) / DEMO_PAGE_SOURCE)
+    h, w = fit_max_side(rgb.shape[0], rgb.shape[1], longer_side)
+    rgb = np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.LANCZOS))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image_atomic(path, luma8(rgb))
+    return path
