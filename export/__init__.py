@@ -5,8 +5,8 @@
 
 Modules: graph (GraphBuilder, Sym) · registry (Cell type → converter) · converters (one per leaf Cell) ·
 tracer (runs `construct` on symbolic values) · passes (BatchNorm folding) · parity (onnxruntime vs MindSpore) ·
-api (export_generator) · quantize (int8) · errors (ExportError and its kinds) · to_onnx.py (the CLI) ·
-build_demo_model.py (rebuilds the bundled demo model). Generator weights come in through
+api (export_generator) · quantize (int8) · errors (ExportError and its kinds) · to_onnx.py (the CLI; the
+bundled demo models are rebuilt through it by mindspore_impl/build_demo.py). Generator weights come in through
 mindspore_impl.checkpoint_io.
 """
 

@@ -1,14 +1,14 @@
 """Rebuild a bundled demo model from nothing, with one command per demo:
 
-    python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, ~12 min on 2 CPU cores
+    python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, ~70 min on 2 quiet cores
     python mindspore_impl/build_demo.py pix2pix        # runtime/assets/demo_pix2pix.onnx, demo_page.png, demo_pairs/
     python mindspore_impl/build_demo.py acgan          # runtime/assets/demo_acgan.onnx (procedural faces)
     python mindspore_impl/build_demo.py stylegan2      # runtime/assets/demo_stylegan2.onnx
     python mindspore_impl/build_demo.py predictor      # runtime/assets/demo_predictor.onnx + its page, first frame
 
 Every demo is the same pipeline, described by one `Demo` record in `DEMOS`:
-1. its training data, made offline (no datasets can be downloaded here), e.g. the "demo" cartoon style that
-   datasets/demo_style.py makes from scikit-image photos;
+1. its training data, made offline (no datasets can be downloaded here), e.g. the "demo" cel-shading style that
+   datasets/demo_style.py applies to scikit-image photos;
 2. training with the shared trainer on the demo's config (tiny networks, minutes on a CPU; the config says why
    each setting was chosen);
 3. export through export/to_onnx.py (parity-checked against MindSpore) to runtime/assets/.
@@ -49,15 +49,22 @@ def run(*cmd) -> None:
         raise DemoError(f"step failed: {' '.join(str(c) for c in cmd)}")
 
 
+ANIMEGANV2_PHOTOS = 1600  # training photos (and their renderings): crops of 7 source pictures, many views of each
+
+
 def prepare_animeganv2(cfg: dict, force: bool) -> None:
-    """The demo cartoon style (128 px crops, each photo's own rendering in demo/paired/) and a fixed random VGG19
-    (seed 0: no real VGG weights can be downloaded here; the demo config gives the VGG terms weight 0)."""
+    """The demo cel-shading dataset (ANIMEGANV2_PHOTOS crops at the config's image size, each photo's own rendering
+    in demo/paired/) and a fixed random VGG19 (seed 0: no real VGG weights can be downloaded here; the demo config
+    gives the VGG terms weight 0)."""
     data_root = ROOT / cfg["data"]["root"]
     style = cfg["data"]["style"]
     folders = ("train_photo", f"{style}/style", f"{style}/smooth", f"{style}/paired")
-    if force or not all((data_root / f).is_dir() for f in folders):
-        run(sys.executable, "datasets/demo_style.py", "--output", data_root, "--size", "128",
-            "--overwrite")  # the demo's own data folder: a partial one from an interrupted build is redone
+    # a dataset of another photo count (an earlier build's, or an interrupted one) is redone, not trained on
+    complete = all((data_root / f).is_dir() for f in folders) and \
+        len(list((data_root / f"{style}/paired").glob("*.png"))) == ANIMEGANV2_PHOTOS
+    if force or not complete:
+        run(sys.executable, "datasets/demo_style.py", "--output", data_root, "--size", cfg["data"]["image_size"],
+            "--count", ANIMEGANV2_PHOTOS, "--overwrite")  # the demo's own data folder: redone in place
     vgg = ROOT / cfg["loss"]["vgg_ckpt"]
     if force or not vgg.is_file():
         from mindspore_impl.models.vgg19 import random_vgg19_checkpoint

@@ -244,15 +244,30 @@ def test_sample_photos_prefers_val(tmp_path):
 # ------------------------------------------------------------------------------------------------ demo dataset
 
 def test_cartoonize_flattens_colours():
+    """The builder's filter on a small photo; its measured properties are tested in tests/test_demo_style.py."""
     from skimage import data as skdata
     photo = cv2.resize(skdata.chelsea(), (96, 64), interpolation=cv2.INTER_AREA)
     cartoon = cartoonize(photo)
     assert cartoon.shape == photo.shape and cartoon.dtype == np.uint8
     n_photo = len(np.unique(photo.reshape(-1, 3), axis=0))
     n_cartoon = len(np.unique(cartoon.reshape(-1, 3), axis=0))
-    assert n_cartoon <= 20 < n_photo  # 10 flat colours, plus their darkened line versions
-    assert (cartoon.max(axis=2) < 60).mean() > 0.02  # there is dark line art
+    assert n_cartoon < 0.7 * n_photo  # flat regions
     np.testing.assert_array_equal(cartoon, cartoonize(photo))  # deterministic
+
+
+def test_demo_crops_show_the_photos_at_the_measured_scale():
+    """Crops cover size * 1.4-3 source pixels (the scale of a 450-640 px photo shown 256 px wide), capped by the
+    photo's short side, whatever the crop size."""
+    from datasets.demo_style import CROP_ZOOM, random_crop
+
+    rng = np.random.default_rng(0)
+    photo = np.zeros((300, 500, 3), np.uint8)
+    photo[:, :, 0] = np.arange(500)[None, :] // 2  # red codes the column
+    for size in (32, 64, 128):
+        crop = random_crop(rng, photo, size)
+        assert crop.shape == (size, size, 3)
+        span = int(crop[0, :, 0].max()) - int(crop[0, :, 0].min())  # source columns covered, halved
+        assert CROP_ZOOM[0] * size - 4 <= 2 * span <= min(CROP_ZOOM[1] * size, 300) + 4
 
 
 def test_demo_dataset_loads(tmp_path):
