@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from datasets.demo_style import DemoDataError
-from datasets.image_io import ImageReadError, read_rgb, resize_rgb, write_image_atomic
+from datasets.demo_style import DemoDataError, square_crop
+from datasets.image_io import ImageReadError, read_rgb, write_image_atomic
 from runtime.imaging import fit_max_side, luma8
 
 # The colour photos and the crop rule the bundled demo_pix2pix.onnx was trained on. Kept here, not taken from
@@ -37,15 +37,7 @@ def write_demo_crops(folder: Path, count: int = 240, size: int = 160, seed: int 
 
 def random_crop(rng: np.random.Generator, image: np.ndarray, size: int) -> np.ndarray:
     """A random square crop covering 35-100 % of the short side, randomly mirrored, resized to size x size."""
-    h, w = image.shape[:2]
-    side = int(rng.uniform(0.35, 1.0) * min(h, w))
-    side = max(side, min(h, w, 16))
-    y = int(rng.integers(0, h - side + 1))
-    x = int(rng.integers(0, w - side + 1))
-    crop = image[y:y + side, x:x + side]
-    if rng.random() < 0.5:
-        crop = crop[:, ::-1]
-    return resize_rgb(np.ascontiguousarray(crop), size)
+    return square_crop(rng, image, int(rng.uniform(0.35, 1.0) * min(image.shape[:2])), size)
 
 
 def _training_names() -> list[str]:

@@ -145,8 +145,13 @@ CROP_ZOOM = (1.4, 3.0)
 def random_crop(rng: np.random.Generator, image: np.ndarray, size: int) -> np.ndarray:
     """A random square crop of size * U(CROP_ZOOM) source pixels (at most the short side), randomly mirrored,
     resized to size x size."""
+    return square_crop(rng, image, int(round(size * rng.uniform(*CROP_ZOOM))), size)
+
+
+def square_crop(rng: np.random.Generator, image: np.ndarray, side: int, size: int) -> np.ndarray:
+    """A square of `side` source pixels (clamped to the short side, and to at least 16 where the image allows) at
+    a random place, mirrored with probability 1/2, resized to size x size: what every demo dataset's crops share."""
     h, w = image.shape[:2]
-    side = int(round(size * rng.uniform(*CROP_ZOOM)))
     side = max(min(side, h, w), min(h, w, 16))
     y = int(rng.integers(0, h - side + 1))
     x = int(rng.integers(0, w - side + 1))
