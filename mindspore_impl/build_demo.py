@@ -1,6 +1,6 @@
 """Rebuild a bundled demo model from nothing, with one command per demo:
 
-    python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, ~70 min on 2 quiet cores
+    python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, ~100 min on 2 quiet cores
     python mindspore_impl/build_demo.py pix2pix        # runtime/assets/demo_pix2pix.onnx, demo_page.png, demo_pairs/
     python mindspore_impl/build_demo.py acgan          # runtime/assets/demo_acgan.onnx (procedural faces)
     python mindspore_impl/build_demo.py stylegan2      # runtime/assets/demo_stylegan2.onnx
@@ -18,6 +18,7 @@ directory holding a run of other settings is refused rather than bundled.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from runtime.atomic import write_text_atomic  # noqa: E402
 from runtime.errors import UserError, run_main  # noqa: E402
 
 
@@ -52,6 +54,14 @@ def run(*cmd) -> None:
 ANIMEGANV2_PHOTOS = 1600  # training photos (and their renderings): crops of 7 source pictures, many views of each
 
 
+def recorded_settings(record: Path) -> dict | None:
+    """The settings a finished dataset build recorded, or None (none recorded, or an unreadable record)."""
+    try:
+        return json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def prepare_animeganv2(cfg: dict, force: bool) -> None:
     """The demo cel-shading dataset (ANIMEGANV2_PHOTOS crops at the config's image size, each photo's own rendering
     in demo/paired/) and a fixed random VGG19 (seed 0: no real VGG weights can be downloaded here; the demo config
@@ -59,12 +69,17 @@ def prepare_animeganv2(cfg: dict, force: bool) -> None:
     data_root = ROOT / cfg["data"]["root"]
     style = cfg["data"]["style"]
     folders = ("train_photo", f"{style}/style", f"{style}/smooth", f"{style}/paired")
-    # a dataset of another photo count (an earlier build's, or an interrupted one) is redone, not trained on
-    complete = all((data_root / f).is_dir() for f in folders) and \
+    # a dataset of other settings (an earlier build's, or an interrupted one) is redone, not trained on: the
+    # settings are recorded beside the data once it is complete
+    settings = {"size": cfg["data"]["image_size"], "count": ANIMEGANV2_PHOTOS}
+    record = data_root / "build_settings.json"
+    complete = all((data_root / f).is_dir() for f in folders) and recorded_settings(record) == settings and \
         len(list((data_root / f"{style}/paired").glob("*.png"))) == ANIMEGANV2_PHOTOS
     if force or not complete:
-        run(sys.executable, "datasets/demo_style.py", "--output", data_root, "--size", cfg["data"]["image_size"],
-            "--count", ANIMEGANV2_PHOTOS, "--overwrite")  # the demo's own data folder: redone in place
+        record.unlink(missing_ok=True)
+        run(sys.executable, "datasets/demo_style.py", "--output", data_root, "--size", settings["size"],
+            "--count", settings["count"], "--overwrite")  # the demo's own data folder: redone in place
+        write_text_atomic(record, json.dumps(settings))
     vgg = ROOT / cfg["loss"]["vgg_ckpt"]
     if force or not vgg.is_file():
         from mindspore_impl.models.vgg19 import random_vgg19_checkpoint

@@ -14,10 +14,14 @@ from PIL import Image
 WIDTH = 256  # the demo model is measured on whole photos resized to this width
 
 
+MATPLOTLIB_PICTURES = frozenset({"grace_hopper.jpg", "Minduka_Present_Blue_Pack.png"})
+
+
 def real_photo(name: str, width: int = WIDTH) -> np.ndarray:
-    """A whole photo from scikit-image's data folder (e.g. "chelsea.png") or, for grace_hopper.jpg, matplotlib's
-    sample data (both ship inside their wheels), resized to `width` keeping its aspect (area averaging)."""
-    if name == "grace_hopper.jpg":
+    """A whole photo from scikit-image's data folder (e.g. "chelsea.png") or, for MATPLOTLIB_PICTURES,
+    matplotlib's sample data (both ship inside their wheels), resized to `width` keeping its aspect (area
+    averaging; the 128-px present is enlarged)."""
+    if name in MATPLOTLIB_PICTURES:
         import matplotlib
 
         folder = Path(matplotlib.get_data_path()) / "sample_data"

@@ -131,6 +131,40 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
         assert {k: v for k, v in ra.items() if k != "seconds"} == {k: v for k, v in rb.items() if k != "seconds"}
 
 
+def test_init_lr_decays_over_its_last_epochs_and_resumes_exactly(tiny_data, tmp_path):
+    """optim.init_decay_epochs (the bundled demo: the last 8 of 24): the init lr is constant, then falls linearly
+    per epoch to init_lr / init_decay_epochs in the last init epoch (4 steps an epoch here); the schedule counts the
+    optimiser's own steps, so a run stopped inside the decay resumes to the same weights. More decay epochs than
+    init epochs are refused."""
+    from mindspore_impl.config import ConfigError
+
+    decay = ("optim.epochs=3", "optim.init_epochs=3", "optim.init_decay_epochs=2", "optim.init_lr=1e-3")
+    trainer = build_trainer(tiny_cfg(tiny_data, tmp_path / "whole", *decay, "train.max_steps=10"))
+    lrs = [float(trainer.family.opt_init.learning_rate(ms.Tensor(step, ms.int32)).asnumpy()) for step in range(12)]
+    np.testing.assert_allclose(lrs, [1e-3] * 8 + [5e-4] * 4, rtol=1e-6)
+    trainer.fit(progress=False)
+    first = build_trainer(tiny_cfg(tiny_data, tmp_path / "split", *decay, "train.max_steps=9"))
+    first.fit(progress=False)
+    build_trainer(tiny_cfg(tiny_data, tmp_path / "split", *decay, "train.max_steps=10"),
+                  resume_latest=True).fit(progress=False)
+    a = _params(tmp_path / "whole/checkpoints/step_00000010.ckpt")
+    b = _params(tmp_path / "split/checkpoints/step_00000010.ckpt")
+    assert set(a) == set(b) and "opt_init/learning_rate" not in a  # the lr is the schedule's, not a saved value
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    # the updates follow it: a constant-lr run has the same weights through epoch 1 (step 8), other ones after
+    constant = build_trainer(tiny_cfg(tiny_data, tmp_path / "constant", *decay[:2], "optim.init_lr=1e-3",
+                                      "train.max_steps=10"))
+    constant.fit(progress=False)
+    for step, same in ((8, True), (10, False)):
+        c = _params(tmp_path / f"constant/checkpoints/step_{step:08d}.ckpt")
+        w = _params(tmp_path / f"whole/checkpoints/step_{step:08d}.ckpt")
+        generator = [k for k in c if k.startswith("G/")]
+        assert generator and all(np.array_equal(c[k], w[k]) for k in generator) == same, step
+    with pytest.raises(ConfigError, match="init_decay_epochs <= init_epochs"):
+        build_trainer(tiny_cfg(tiny_data, tmp_path / "bad", "optim.init_decay_epochs=2"))
+
+
 def test_micro_batches_give_the_whole_batch_step(tiny_data, tmp_path):
     """Batch 2 as 2 micro-batches of 1 vs batch 2 in one graph, through the content, D (spectral norm) and G updates.
 
