@@ -132,7 +132,7 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
 
 
 def test_init_lr_decays_over_its_last_epochs_and_resumes_exactly(tiny_data, tmp_path):
-    """optim.init_decay_epochs (the bundled demo: the last 8 of 24): the init lr is constant, then falls linearly
+    """optim.init_decay_epochs (the bundled demo: the last 8 of 28): the init lr is constant, then falls linearly
     per epoch to init_lr / init_decay_epochs in the last init epoch (4 steps an epoch here); the schedule counts the
     optimiser's own steps, so a run stopped inside the decay resumes to the same weights. More decay epochs than
     init epochs are refused."""
