@@ -1,6 +1,6 @@
 """Rebuild a bundled demo model from nothing, with one command per demo:
 
-    python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, ~100 min on 2 quiet cores
+    python mindspore_impl/build_demo.py animeganv2     # runtime/assets/demo_animeganv2.onnx, 95-100 min, 2 cores
     python mindspore_impl/build_demo.py pix2pix        # runtime/assets/demo_pix2pix.onnx, demo_page.png, demo_pairs/
     python mindspore_impl/build_demo.py acgan          # runtime/assets/demo_acgan.onnx (procedural faces)
     python mindspore_impl/build_demo.py stylegan2      # runtime/assets/demo_stylegan2.onnx

@@ -42,9 +42,10 @@ def held_out_measures(model_path: Path) -> dict[str, tuple[float, float, float]]
 # chelsea, retina and rocket; grace_hopper's hue misses them, and its bounds sit just below what the model
 # measures, so a worse model fails there too. The unchanged photo alone would pass 22 dB / 10° on three of these,
 # so the model must also beat it: by 3 dB where it clearly does (chelsea +4.1, retina +4.0), and within 0.5 dB of
-# it on rocket (-0.3 dB). The model bundled before (4000 constant-lr steps) fails on rocket (17.6 dB / 25.4°) and
-# grace_hopper (20.6 / 29.0°); the one before issue 18 fails on all four (12.0-17.1 dB).
-HELD_OUT_BOUNDS = {"chelsea.png": (22.0, 10.0, 3.0), "retina.jpg": (22.0, 10.0, 3.0), "rocket.jpg": (22.0, 10.0, -0.5),
+# it on rocket (-0.3 dB), where only the hue shows learning (6.6° against the photo's 9.3°: bounded at 8°). The
+# model bundled before (4000 constant-lr steps) fails on rocket (17.6 dB / 25.4°) and grace_hopper (20.6 / 29.0°);
+# the one before issue 18 fails on all four (12.0-17.1 dB).
+HELD_OUT_BOUNDS = {"chelsea.png": (22.0, 10.0, 3.0), "retina.jpg": (22.0, 10.0, 3.0), "rocket.jpg": (22.0, 8.0, -0.5),
                    "grace_hopper.jpg": (21.5, 18.0, 0.5)}
 
 

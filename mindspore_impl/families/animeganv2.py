@@ -81,9 +81,10 @@ class AnimeGANOptim:
     d_lr: float = 4e-5
     beta1: float = 0.5
     beta2: float = 0.999
-    # The init lr decays linearly over the last init_decay_epochs init epochs (to init_lr / init_decay_epochs in the
-    # last, junyanz's `linear` rule), for an init phase that is the whole training (the paired demo); 0 keeps it
-    # constant, as the official schedule does.
+    # The last init_decay_epochs init epochs run at a linearly falling lr, down to init_lr / (init_decay_epochs + 1)
+    # in the last: junyanz's `linear` rule with n_epochs_decay = init_decay_epochs, as the colorization families'
+    # n_epochs_decay means. For an init phase that is the whole training (the paired demo), whose constant lr left
+    # the held-out scores swinging by 2-4 dB between snapshots; 0 keeps it constant, as the official schedule does.
     init_decay_epochs: int = 0
 
     def __post_init__(self):
@@ -132,7 +133,8 @@ class AnimeGANv2Family(Family):
         o = self.optim_cfg
         g_params = self.generator.trainable_params()
         if o.init_decay_epochs:  # the schedule lives in the optimiser (its own step count): exact on resume
-            decay = LinearDecay(hold=o.init_epochs - o.init_decay_epochs, span=o.init_decay_epochs)
+            decay = LinearDecay.junyanz(n_epochs=o.init_epochs - o.init_decay_epochs,
+                                        n_epochs_decay=o.init_decay_epochs)
             self.opt_init = adam(g_params, o.init_lr, (o.beta1, o.beta2), decay,
                                  self.data.steps_per_epoch(global_batch(cfg, ctx)))
         else:  # a plain float lr, so the checkpoints of constant-lr runs keep their layout
