@@ -76,10 +76,3 @@ class EpochLinearDecay(nn.learning_rate_schedule.LearningRateSchedule):
 def epoch_lrs(base_lr: float, schedule: LinearDecay, epochs: int) -> list[float]:
     """The lr of each of `epochs` epochs (for logs and docs)."""
     return [base_lr * schedule.factor(e) for e in range(epochs)]
-
-
-def adam(params, lr: float, betas: tuple[float, float], schedule: LinearDecay, steps_per_epoch: int,
-         start_step: int = 0) -> nn.Adam:
-    """nn.Adam whose lr follows `schedule` per epoch, from the optimiser's own step count (exact on resume)."""
-    return nn.Adam(params, learning_rate=EpochLinearDecay(lr, schedule, steps_per_epoch, start_step),
-                   beta1=betas[0], beta2=betas[1])

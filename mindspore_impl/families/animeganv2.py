@@ -15,12 +15,13 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from mindspore_impl.config import ConfigError, build_dataclass, section
-from mindspore_impl.families.base import NETWORK, Family, global_batch, image_grid, to_uint8
+from mindspore_impl.families.base import NETWORK, Family, image_grid, to_uint8
+from mindspore_impl.families.translation import adam, global_batch
 from mindspore_impl.layers import SpectralNormUpdate
 from mindspore_impl.losses import animegan as L
 from mindspore_impl.losses import gan
 from mindspore_impl.registry import FAMILIES, build_network
-from mindspore_impl.schedules import LinearDecay, adam
+from mindspore_impl.schedules import LinearDecay
 from mindspore_impl.trainer import Phase, Update
 
 

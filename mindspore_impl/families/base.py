@@ -209,11 +209,3 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], pad: int = 2) -> np.ndarray
             y, x = pad + i * (h + pad), pad + j * (w + pad)
             grid[y:y + h, x:x + w] = img
     return grid
-
-
-def global_batch(cfg: dict, ctx) -> int:
-    """Images per step over all ranks (the lr schedule counts epochs in steps of this size)."""
-    from mindspore_impl.config import build_dataclass, section
-    from mindspore_impl.trainer import TrainConfig
-
-    return build_dataclass(TrainConfig, section(cfg, "train"), "train").batch_size * ctx.world

@@ -27,12 +27,12 @@ from mindspore import ops
 
 from mindspore_impl.checkpoint_io import rename_for_graph
 from mindspore_impl.config import ConfigError, build_dataclass, section
-from mindspore_impl.families.base import NETWORK, ExportNetwork, Family, global_batch, image_grid, to_uint8
-from mindspore_impl.families.translation import GAN_MODES, LinearDecayOptim, TranslationData, build_data, gan_loss
+from mindspore_impl.families.base import NETWORK, ExportNetwork, Family, image_grid, to_uint8
+from mindspore_impl.families.translation import (GAN_MODES, LinearDecayOptim, TranslationData, adam, build_data,
+                                                 gan_loss, global_batch)
 from mindspore_impl.history_pool import HistoryPool
 from mindspore_impl.losses import gan
 from mindspore_impl.registry import FAMILIES, build_network
-from mindspore_impl.schedules import adam
 from mindspore_impl.trainer import Phase, Update
 
 D_FAKES = ("pool", "regenerate")

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from mindspore import ops
 
 from mindspore_impl.config import build_dataclass, section
-from mindspore_impl.families.base import NETWORK, ExportNetwork, Family, global_batch
-from mindspore_impl.families.translation import (GAN_MODES, LinearDecayOptim, TranslationData, build_data,
-                                                 build_discriminator, concat, gan_loss, translation_grid)
+from mindspore_impl.families.base import NETWORK, ExportNetwork, Family
+from mindspore_impl.families.translation import (GAN_MODES, LinearDecayOptim, TranslationData, adam, build_data,
+                                                 build_discriminator, concat, gan_loss, global_batch,
+                                                 translation_grid)
 from mindspore_impl.losses import gan
 from mindspore_impl.models.translation_blocks import BatchNormStats
 from mindspore_impl.registry import FAMILIES, build_network
-from mindspore_impl.schedules import adam
 from mindspore_impl.trainer import AfterStep, Phase, Update
 
 

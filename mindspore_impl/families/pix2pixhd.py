@@ -29,14 +29,14 @@ import numpy as np
 from mindspore import ops
 
 from mindspore_impl.config import ConfigError, build_dataclass, section
-from mindspore_impl.families.base import NETWORK, ExportNetwork, Family, global_batch
-from mindspore_impl.families.translation import (GAN_MODES, TranslationData, build_data, build_discriminator, concat,
-                                                 gan_loss, translation_grid)
+from mindspore_impl.families.base import NETWORK, ExportNetwork, Family
+from mindspore_impl.families.translation import (GAN_MODES, TranslationData, adam, build_data, build_discriminator,
+                                                 concat, gan_loss, global_batch, translation_grid)
 from mindspore_impl.history_pool import HistoryPool
 from mindspore_impl.losses import gan
 from mindspore_impl.models.pix2pixhd import LocalEnhancer
 from mindspore_impl.registry import FAMILIES, build_network
-from mindspore_impl.schedules import LinearDecay, adam
+from mindspore_impl.schedules import LinearDecay
 from mindspore_impl.trainer import Phase, Update
 
 VGG_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)  # relu1_1 .. relu5_1 (networks.VGGLoss)

@@ -1,5 +1,5 @@
 """What the three colorization families (pix2pix, cyclegan, pix2pixhd) share: the data section, the data source built
-from it, the reference lr schedule's settings, the GAN criterion by name, and the sample grid."""
+from it, Adam with the reference lr schedule, the GAN criterion by name, and the sample grid."""
 from __future__ import annotations
 
 import sys
@@ -13,7 +13,7 @@ from mindspore import nn, ops
 from mindspore_impl.config import ConfigError
 from mindspore_impl.families.base import image_grid, to_uint8
 from mindspore_impl.losses import gan
-from mindspore_impl.schedules import LinearDecay
+from mindspore_impl.schedules import EpochLinearDecay, LinearDecay
 
 GAN_MODES = ("vanilla", "lsgan")
 
@@ -105,6 +105,21 @@ class LinearDecayOptim:
 
     def schedule(self) -> LinearDecay:
         return LinearDecay.junyanz(self.n_epochs, self.n_epochs_decay, self.epoch_count, self.step_at_epoch_start)
+
+
+def global_batch(cfg: dict, ctx) -> int:
+    """Images per step over all ranks (the lr schedule counts epochs in steps of this size)."""
+    from mindspore_impl.config import build_dataclass, section
+    from mindspore_impl.trainer import TrainConfig
+
+    return build_dataclass(TrainConfig, section(cfg, "train"), "train").batch_size * ctx.world
+
+
+def adam(params, lr: float, betas: tuple[float, float], schedule: LinearDecay, steps_per_epoch: int,
+         start_step: int = 0) -> nn.Adam:
+    """nn.Adam whose lr follows `schedule` per epoch, from the optimiser's own step count (exact on resume)."""
+    return nn.Adam(params, learning_rate=EpochLinearDecay(lr, schedule, steps_per_epoch, start_step),
+                   beta1=betas[0], beta2=betas[1])
 
 
 def build_discriminator(cfg: dict, in_channels: int, key: str = "discriminator"):
